@@ -1,0 +1,48 @@
+// Microbenchmarks of per-request work on the hot path: body inspection, route classification,
+// and the routing pick.
+#include "proxy/api_route.hpp"
+#include "proxy/request_body.hpp"
+#include "routing/router.hpp"
+
+#include <benchmark/benchmark.h>
+
+#include <string>
+
+using namespace spillway;
+
+namespace {
+
+const std::string small_chat =
+    R"({"model":"gpt-4o","messages":[{"role":"system","content":"You are a helpful assistant."},)"
+    R"({"role":"user","content":"What is the capital of France? Answer in one word."}],"max_tokens":50,"temperature":0.2})";
+
+void inspect_small_chat(benchmark::State& state) {
+    proxy::body_facts facts;
+    for (auto _ : state) {
+        auto err = proxy::inspect_body(small_chat, facts);
+        benchmark::DoNotOptimize(err);
+        benchmark::DoNotOptimize(facts.prompt_chars);
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * small_chat.size()));
+}
+BENCHMARK(inspect_small_chat);
+
+void inspect_large_prompt(benchmark::State& state) {
+    std::string body = R"({"model":"gpt-4o","messages":[{"role":"user","content":")" +
+                       std::string(static_cast<std::size_t>(state.range(0)), 'x') + R"("}]})";
+    proxy::body_facts facts;
+    for (auto _ : state) benchmark::DoNotOptimize(proxy::inspect_body(body, facts));
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * body.size()));
+}
+BENCHMARK(inspect_large_prompt)->Arg(4096)->Arg(256 * 1024);
+
+void classify_azure_route(benchmark::State& state) {
+    for (auto _ : state)
+        benchmark::DoNotOptimize(proxy::classify_route(
+            true, false, "/openai/deployments/gpt4o-eastus/chat/completions?api-version=2024-10-21"));
+}
+BENCHMARK(classify_azure_route);
+
+}  // namespace
+
+BENCHMARK_MAIN();

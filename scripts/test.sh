@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Fresh machine -> every test: installs what is missing, then builds and runs
+#   1. unit + integration tests (Release),
+#   2. the same under AddressSanitizer + UndefinedBehaviorSanitizer (Debug),
+#   3. end-to-end tests with the official `openai` npm SDK against the real binaries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+echo "== release build and tests"
+scripts/build.sh release
+ctest --test-dir build/release --output-on-failure --timeout 300
+
+echo "== asan/ubsan build and tests"
+scripts/build.sh asan
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build/asan --output-on-failure --timeout 600
+
+echo "== end-to-end tests (openai npm SDK)"
+(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+SPILLWAY_BIN="$PWD/build/release/bin/spillway" SPILLWAY_MOCK_BIN="$PWD/build/release/bin/spillway-mock" \
+  node --test tests/e2e/

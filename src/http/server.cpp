@@ -1,0 +1,155 @@
+#include "http/server.hpp"
+
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <spdlog/spdlog.h>
+
+namespace spillway::http {
+
+namespace {
+
+void log_escaped(std::exception_ptr e) {
+    if (!e) return;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        spdlog::error("connection task ended by an exception: {}", ex.what());
+    }
+}
+
+read_failure classify(const error_code& ec) {
+    if (ec == bhttp::error::header_limit) return read_failure::header_too_large;
+    if (ec == bhttp::error::body_limit) return read_failure::body_too_large;
+    return read_failure::malformed;
+}
+
+// Errors that mean the peer went away or was too slow: nothing to answer.
+bool is_disconnect(const error_code& ec) {
+    return ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
+           ec == beast::error::timeout || ec == net::error::eof ||
+           ec == net::error::connection_reset || ec == net::error::operation_aborted ||
+           ec == net::error::broken_pipe || ec == net::ssl::error::stream_truncated;
+}
+
+}  // namespace
+
+listener::listener(net::io_context& io, tcp::endpoint at, bool reuse_port, server_limits limits,
+                   ssl::context* tls, request_handler& handler, connection_gate& gate,
+                   core::clock& clock)
+    : io_(io), acceptor_(io), limits_(limits), tls_(tls), handler_(handler), gate_(gate), clock_(clock) {
+    acceptor_.open(at.protocol());
+    acceptor_.set_option(net::socket_base::reuse_address(true));
+    if (reuse_port) {
+        int one = 1;
+        ::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    }
+    acceptor_.bind(at);
+    acceptor_.listen(net::socket_base::max_listen_connections);
+}
+
+void listener::start() {
+    net::co_spawn(io_, accept_loop(), log_escaped);
+}
+
+void listener::stop() {
+    error_code ignored;
+    acceptor_.close(ignored);
+}
+
+awaitable<void> listener::accept_loop() {
+    while (acceptor_.is_open()) {
+        auto [ec, socket] = co_await acceptor_.async_accept(use_nothrow);
+        if (ec == net::error::operation_aborted || !acceptor_.is_open()) co_return;
+        if (ec) {
+            // EMFILE and friends: back off briefly instead of spinning on the error.
+            spdlog::warn("accept failed: {}", ec.message());
+            net::steady_timer pause(io_, std::chrono::milliseconds(50));
+            co_await pause.async_wait(use_nothrow);
+            continue;
+        }
+        if (gate_.open.fetch_add(1) >= limits_.max_connections) {
+            gate_.open.fetch_sub(1);
+            socket.close(ec);  // over max_connections: refuse by closing at once
+            continue;
+        }
+        net::co_spawn(io_, session(std::move(socket)), [this](std::exception_ptr e) {
+            gate_.open.fetch_sub(1);
+            log_escaped(e);
+        });
+    }
+}
+
+awaitable<void> listener::session(tcp::socket socket) {
+    error_code ec;
+    socket.set_option(tcp::no_delay(true), ec);
+    if (tls_) {
+        any_stream stream(std::move(socket), *tls_);
+        stream.tcp_layer().expires_after(limits_.header_timeout);
+        auto [hec] = co_await stream.tls()->async_handshake(ssl::stream_base::server, use_nothrow);
+        if (hec) co_return;
+        co_await serve_connection(stream);
+        stream.tcp_layer().expires_after(std::chrono::seconds(1));
+        co_await stream.tls()->async_shutdown(use_nothrow);
+    } else {
+        any_stream stream(plain_stream(std::move(socket)));
+        co_await serve_connection(stream);
+        stream.tcp_layer().socket().shutdown(tcp::socket::shutdown_send, ec);
+    }
+}
+
+awaitable<void> listener::serve_connection(any_stream& stream) {
+    beast::flat_buffer buffer;
+    while (!gate_.draining.load(std::memory_order_relaxed)) {
+        // Idle keep-alive wait: bounded by idle_timeout until the next request's first byte.
+        if (buffer.size() == 0) {
+            stream.tcp_layer().expires_after(limits_.idle_timeout);
+            auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_nothrow);
+            if (ec) co_return;
+            buffer.commit(n);
+        }
+        connection_info info{clock_.now()};
+        gate_.in_flight.fetch_add(1);
+        struct in_flight_guard {
+            std::atomic<std::uint32_t>& n;
+            ~in_flight_guard() { n.fetch_sub(1); }
+        } guard{gate_.in_flight};
+
+        // The whole header block must arrive within header_timeout (slow-loris defence).
+        bhttp::request_parser<bhttp::string_body> parser;
+        parser.header_limit(limits_.max_header_bytes);
+        parser.body_limit(limits_.max_body_bytes);
+        stream.tcp_layer().expires_after(limits_.header_timeout);
+        auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, use_nothrow);
+        error_code ec = hec;
+        if (!ec && parser.content_length() && *parser.content_length() > limits_.max_body_bytes)
+            ec = bhttp::error::body_limit;
+        if (!ec) {
+            stream.tcp_layer().expires_after(limits_.idle_timeout);
+            auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, use_nothrow);
+            ec = bec;
+        }
+        if (ec) {
+            if (is_disconnect(ec)) co_return;
+            // Malformed or over a limit: answer once, then close, so that nothing the client
+            // sent after the bad part can be read as a second request (request smuggling).
+            auto res = handler_.reject(classify(ec), parser.is_header_done() ? parser.get().version() : 11);
+            res.keep_alive(false);
+            stream.tcp_layer().expires_after(limits_.header_timeout);
+            co_await write_response(stream, res);
+            co_return;
+        }
+        stream.tcp_layer().expires_never();
+        request req = parser.release();
+        bool keep_alive = req.keep_alive();
+        bool ok = co_await handler_.serve(req, stream, info);
+        if (!ok || !keep_alive) co_return;
+    }
+}
+
+awaitable<bool> write_response(any_stream& stream, string_response& res) {
+    res.prepare_payload();
+    auto [ec, n] = co_await bhttp::async_write(stream, res, use_nothrow);
+    co_return !ec;
+}
+
+}  // namespace spillway::http

@@ -1,0 +1,65 @@
+#include "http/upstream_pool.hpp"
+
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <openssl/ssl.h>
+
+namespace spillway::http {
+
+upstream_pool::upstream_pool(net::io_context& io, upstream_target target)
+    : io_(io), target_(std::move(target)) {}
+
+awaitable<std::tuple<error_code, connection_ptr>> upstream_pool::acquire(std::chrono::nanoseconds budget,
+                                                                          bool fresh) {
+    if (!fresh && !idle_.empty()) {
+        connection_ptr conn = std::move(idle_.back());
+        idle_.pop_back();
+        co_return std::tuple{error_code{}, std::move(conn)};
+    }
+    co_return co_await connect(budget);
+}
+
+void upstream_pool::release(connection_ptr conn) {
+    if (idle_.size() >= target_.max_idle) return;  // dropping it closes it
+    conn->reused = true;
+    conn->stream.tcp_layer().expires_never();
+    idle_.push_back(std::move(conn));
+}
+
+awaitable<std::tuple<error_code, connection_ptr>> upstream_pool::connect(std::chrono::nanoseconds budget) {
+    using std::chrono::milliseconds;
+    auto limit = std::min<std::chrono::nanoseconds>(target_.connect_timeout, budget);
+    if (limit <= std::chrono::nanoseconds::zero())
+        co_return std::tuple{error_code{beast::error::timeout}, connection_ptr{}};
+
+    if (resolved_.empty()) {
+        tcp::resolver resolver(io_);
+        auto [ec, results] = co_await resolver.async_resolve(target_.host, std::to_string(target_.port), use_nothrow);
+        if (ec) co_return std::tuple{ec, connection_ptr{}};
+        resolved_ = std::move(results);
+    }
+
+    plain_stream tcp_layer(io_);
+    tcp_layer.expires_after(limit);
+    auto [ec, ep] = co_await tcp_layer.async_connect(resolved_, use_nothrow);
+    if (ec) {
+        resolved_ = {};  // re-resolve next time: the address may have moved
+        co_return std::tuple{ec, connection_ptr{}};
+    }
+    tcp_layer.socket().set_option(tcp::no_delay(true), ec);
+    ++opened_;
+
+    if (!target_.tls) {
+        co_return std::tuple{error_code{}, std::make_unique<upstream_connection>(any_stream(std::move(tcp_layer)))};
+    }
+    tls_stream tls(std::move(tcp_layer), *target_.tls_context);
+    // SNI, and the certificate must name the host we meant to reach.
+    if (!SSL_set_tlsext_host_name(tls.native_handle(), target_.host.c_str()))
+        co_return std::tuple{error_code{static_cast<int>(::ERR_get_error()), net::error::get_ssl_category()},
+                             connection_ptr{}};
+    if (target_.verify_host) tls.set_verify_callback(ssl::host_name_verification(target_.host));
+    auto [hec] = co_await tls.async_handshake(ssl::stream_base::client, use_nothrow);
+    if (hec) co_return std::tuple{hec, connection_ptr{}};
+    co_return std::tuple{error_code{}, std::make_unique<upstream_connection>(any_stream(std::move(tls)))};
+}
+
+}  // namespace spillway::http

@@ -1,0 +1,62 @@
+// Keep-alive connections to one upstream endpoint, owned by one worker thread (never shared,
+// so no locks). A connection is taken for one exchange and given back only if the exchange
+// left it reusable.
+#pragma once
+
+#include "core/net.hpp"
+#include "http/any_stream.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace spillway::http {
+
+struct upstream_target {
+    std::string host;
+    std::uint16_t port = 0;
+    bool tls = false;
+    ssl::context* tls_context = nullptr;  // required when tls; verification mode lives in it
+    bool verify_host = true;              // check the certificate names `host`
+    std::chrono::milliseconds connect_timeout{3000};
+    std::size_t max_idle = 256;
+};
+
+struct upstream_connection {
+    explicit upstream_connection(any_stream s) : stream(std::move(s)) {}
+    any_stream stream;
+    beast::flat_buffer buffer;
+    // True once it has carried an exchange: a failure before the first response byte on such a
+    // connection is most likely the server having closed it while idle, not a broken upstream.
+    bool reused = false;
+};
+
+using connection_ptr = std::unique_ptr<upstream_connection>;
+
+class upstream_pool {
+public:
+    upstream_pool(net::io_context& io, upstream_target target);
+
+    // An idle connection if one is kept (unless fresh), else a new one: resolve, connect and TLS
+    // handshake, bounded by connect_timeout and by `budget` (what is left of the request deadline).
+    awaitable<std::tuple<error_code, connection_ptr>> acquire(std::chrono::nanoseconds budget, bool fresh);
+    void release(connection_ptr conn);
+
+    std::uint64_t connections_opened() const noexcept { return opened_; }
+    std::size_t idle_count() const noexcept { return idle_.size(); }
+    const upstream_target& target() const noexcept { return target_; }
+
+private:
+    awaitable<std::tuple<error_code, connection_ptr>> connect(std::chrono::nanoseconds budget);
+
+    net::io_context& io_;
+    upstream_target target_;
+    std::vector<connection_ptr> idle_;
+    tcp::resolver::results_type resolved_;
+    std::uint64_t opened_ = 0;
+};
+
+}  // namespace spillway::http

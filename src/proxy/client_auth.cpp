@@ -1,0 +1,50 @@
+#include "proxy/client_auth.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+namespace spillway::proxy {
+
+client_auth::client_auth(const config::auth& cfg) : required_(cfg.mode == config::auth_mode::keys) {
+    for (const auto& k : cfg.keys) keys_.push_back(hash(k.key));
+}
+
+client_auth::digest client_auth::hash(std::string_view s) {
+    digest d{};
+    SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d.data());
+    return d;
+}
+
+std::string_view client_auth::presented_key(std::string_view api_key_header, std::string_view authorization_header) {
+    if (!api_key_header.empty()) return api_key_header;
+    constexpr std::string_view bearer = "Bearer ";
+    if (authorization_header.size() > bearer.size()) {
+        // The scheme name is case-insensitive (RFC 9110 §11.1).
+        bool is_bearer = true;
+        for (std::size_t i = 0; i < bearer.size(); ++i) {
+            char a = authorization_header[i], b = bearer[i];
+            if (a >= 'A' && a <= 'Z') a = static_cast<char>(a - 'A' + 'a');
+            if (b >= 'A' && b <= 'Z') b = static_cast<char>(b - 'A' + 'a');
+            if (a != b) is_bearer = false;
+        }
+        if (is_bearer) return authorization_header.substr(bearer.size());
+    }
+    return {};
+}
+
+client_auth::verdict client_auth::check(std::string_view presented) const {
+    if (!required_) return {true, std::nullopt};
+    if (presented.empty()) return {};
+    digest d = hash(presented);
+    verdict v;
+    // Compare against every key, without stopping early, so the time taken does not reveal which matched.
+    for (std::size_t i = 0; i < keys_.size(); ++i) {
+        if (CRYPTO_memcmp(d.data(), keys_[i].data(), d.size()) == 0) {
+            v.allowed = true;
+            v.key_index = i;
+        }
+    }
+    return v;
+}
+
+}  // namespace spillway::proxy

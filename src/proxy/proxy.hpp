@@ -1,0 +1,60 @@
+// The data plane: where a request meets routing, the upstream pools and the client stream.
+// One handler per worker thread; it owns that worker's upstream pools and router.
+#pragma once
+
+#include "core/clock.hpp"
+#include "http/server.hpp"
+#include "http/upstream_pool.hpp"
+#include "proxy/api_route.hpp"
+#include "proxy/request_body.hpp"
+#include "proxy/snapshot.hpp"
+#include "routing/router.hpp"
+
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace spillway::proxy {
+
+// Why an attempt did not produce the client's answer.
+enum class failure { none, connect, timeout, upstream_reset, status };
+
+struct attempt_record {
+    routing::target_id target = 0;
+    failure why = failure::none;
+    unsigned status = 0;  // upstream status when there was one
+};
+
+class handler final : public http::request_handler {
+public:
+    handler(net::io_context& io, snapshot_holder& snapshots, core::clock& clock);
+
+    awaitable<bool> serve(http::request& req, http::any_stream& client, const http::connection_info& info) override;
+    http::string_response reject(http::read_failure why, unsigned version) override;
+
+private:
+    struct request_context;
+    struct attempt_result;
+
+    const snapshot& refresh();
+    awaitable<bool> reply(http::any_stream& client, http::string_response res, bool keep_alive);
+    awaitable<bool> forward(request_context& ctx);
+    awaitable<attempt_result> attempt(request_context& ctx, const routing::target& target, bool may_retry);
+    using upstream_parser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
+    awaitable<attempt_result> relay(request_context& ctx, const routing::target& target,
+                                    http::connection_ptr conn, upstream_parser& parser);
+    awaitable<bool> answer_exhausted(request_context& ctx);
+
+    net::io_context& io_;
+    snapshot_holder& snapshots_;
+    core::clock& clock_;
+    std::shared_ptr<const snapshot> snapshot_;
+    std::uint64_t snapshot_version_ = 0;
+    std::vector<std::unique_ptr<http::upstream_pool>> pools_;  // per region of snapshot_
+    routing::priority_router router_;
+};
+
+}  // namespace spillway::proxy

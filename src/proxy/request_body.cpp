@@ -1,0 +1,298 @@
+#include "proxy/request_body.hpp"
+
+#include <charconv>
+
+namespace spillway::proxy {
+
+namespace {
+
+constexpr int max_depth = 128;  // deeper nesting is refused rather than risking the stack
+
+// Which top-level member the scanner is inside: decides what it records.
+enum class member { other, model, stream, stream_options, max_tokens, prompt };
+
+class scanner {
+public:
+    scanner(std::string_view text, body_facts& out) : s_(text), out_(out) {}
+
+    std::optional<body_error> run() {
+        skip_ws();
+        if (at_end() || peek() != '{') return fail("request body must be a JSON object");
+        if (!object(0, member::other, true)) return error_;
+        skip_ws();
+        if (!at_end()) return fail("unexpected data after the JSON object");
+        return std::nullopt;
+    }
+
+private:
+    bool at_end() const { return i_ >= s_.size(); }
+    char peek() const { return s_[i_]; }
+    void skip_ws() {
+        while (!at_end() && (peek() == ' ' || peek() == '\t' || peek() == '\n' || peek() == '\r')) ++i_;
+    }
+    body_error fail_error(std::string_view what) {
+        return body_error{"invalid JSON at byte " + std::to_string(i_) + ": " + std::string(what)};
+    }
+    std::optional<body_error> fail(std::string_view what) { return fail_error(what); }
+    bool error(std::string_view what) {
+        if (!error_) error_ = fail_error(what);
+        return false;
+    }
+    bool expect(char c) {
+        skip_ws();
+        if (at_end() || peek() != c) return error(std::string("expected '") + c + "'");
+        ++i_;
+        return true;
+    }
+
+    bool value(int depth, member m) {
+        skip_ws();
+        if (at_end()) return error("unexpected end of input");
+        switch (peek()) {
+            case '{': return object(depth + 1, m, false);
+            case '[': return array(depth + 1, m);
+            case '"': {
+                std::size_t begin = i_;
+                std::string* decoded = m == member::model && depth == 0 ? &out_.model : nullptr;
+                std::size_t chars = 0;
+                if (!string(decoded, chars)) return false;
+                if (m == member::prompt) out_.prompt_chars += chars;
+                if (decoded) {
+                    out_.has_model = true;
+                    out_.model_begin = begin;
+                    out_.model_end = i_;
+                }
+                return true;
+            }
+            case 't': return literal("true", m, true);
+            case 'f': return literal("false", m, false);
+            case 'n': return literal("null", m, false);
+            default: return number(depth, m);
+        }
+    }
+
+    bool literal(std::string_view word, member m, bool truth) {
+        if (s_.substr(i_, word.size()) != word) return error("invalid literal");
+        i_ += word.size();
+        if (m == member::stream) out_.stream = truth;  // only ever set for a top-level member
+        return true;
+    }
+
+    bool number(int depth, member m) {
+        std::size_t begin = i_;
+        if (!at_end() && peek() == '-') ++i_;
+        if (at_end() || !is_digit(peek())) return error("invalid value");
+        if (peek() == '0') ++i_;
+        else while (!at_end() && is_digit(peek())) ++i_;
+        bool integral = true;
+        if (!at_end() && peek() == '.') {
+            integral = false;
+            ++i_;
+            if (at_end() || !is_digit(peek())) return error("invalid number");
+            while (!at_end() && is_digit(peek())) ++i_;
+        }
+        if (!at_end() && (peek() == 'e' || peek() == 'E')) {
+            integral = false;
+            ++i_;
+            if (!at_end() && (peek() == '+' || peek() == '-')) ++i_;
+            if (at_end() || !is_digit(peek())) return error("invalid number");
+            while (!at_end() && is_digit(peek())) ++i_;
+        }
+        if (m == member::max_tokens && depth == 0 && integral && s_[begin] != '-') {
+            std::uint64_t v = 0;
+            auto [p, ec] = std::from_chars(s_.data() + begin, s_.data() + i_, v);
+            if (ec == std::errc{} && !out_.max_tokens) out_.max_tokens = v;
+        }
+        return true;
+    }
+
+    static bool is_digit(char c) { return c >= '0' && c <= '9'; }
+    static int hex(char c) {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    }
+
+    // Validates a string token; counts its characters (code points, escapes as one) and decodes
+    // it when asked to. Precondition: peek() == '"'.
+    bool string(std::string* decoded, std::size_t& chars) {
+        ++i_;
+        while (!at_end()) {
+            unsigned char c = static_cast<unsigned char>(peek());
+            if (c == '"') {
+                ++i_;
+                return true;
+            }
+            if (c < 0x20) return error("control character in string");
+            if (c == '\\') {
+                if (i_ + 1 >= s_.size()) return error("unterminated escape");
+                char e = s_[i_ + 1];
+                i_ += 2;
+                char plain = 0;
+                switch (e) {
+                    case '"': plain = '"'; break;
+                    case '\\': plain = '\\'; break;
+                    case '/': plain = '/'; break;
+                    case 'b': plain = '\b'; break;
+                    case 'f': plain = '\f'; break;
+                    case 'n': plain = '\n'; break;
+                    case 'r': plain = '\r'; break;
+                    case 't': plain = '\t'; break;
+                    case 'u': {
+                        if (i_ + 4 > s_.size()) return error("invalid \\u escape");
+                        unsigned cp = 0;
+                        for (int k = 0; k < 4; ++k) {
+                            int h = hex(s_[i_ + k]);
+                            if (h < 0) return error("invalid \\u escape");
+                            cp = cp * 16 + static_cast<unsigned>(h);
+                        }
+                        i_ += 4;
+                        if (decoded) append_utf8(*decoded, cp);
+                        ++chars;
+                        continue;
+                    }
+                    default: return error("invalid escape");
+                }
+                if (decoded) decoded->push_back(plain);
+                ++chars;
+                continue;
+            }
+            if ((c & 0xC0) != 0x80) ++chars;  // count code points, not UTF-8 continuation bytes
+            if (decoded) decoded->push_back(static_cast<char>(c));
+            ++i_;
+        }
+        return error("unterminated string");
+    }
+
+    static void append_utf8(std::string& out, unsigned cp) {
+        if (cp < 0x80) {
+            out.push_back(static_cast<char>(cp));
+        } else if (cp < 0x800) {
+            out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+        } else {
+            out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+            out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+        }
+    }
+
+    static member classify_top_level(std::string_view key) {
+        if (key == "model") return member::model;
+        if (key == "stream") return member::stream;
+        if (key == "stream_options") return member::stream_options;
+        if (key == "max_tokens" || key == "max_completion_tokens" || key == "max_output_tokens")
+            return member::max_tokens;
+        if (key == "messages" || key == "prompt" || key == "input" || key == "instructions")
+            return member::prompt;
+        return member::other;
+    }
+
+    bool object(int depth, member parent, bool top) {
+        if (depth > max_depth) return error("nesting too deep");
+        ++i_;  // '{'
+        skip_ws();
+        if (!at_end() && peek() == '}') {
+            ++i_;
+            return true;
+        }
+        for (;;) {
+            skip_ws();
+            if (at_end() || peek() != '"') return error("expected a member name");
+            std::size_t key_begin = i_ + 1;
+            std::size_t ignored = 0;
+            if (!string(nullptr, ignored)) return false;
+            std::string_view key = s_.substr(key_begin, i_ - key_begin - 1);
+            if (!expect(':')) return false;
+
+            member m = parent == member::prompt ? member::prompt : member::other;
+            if (top) m = classify_top_level(key);
+            if (parent == member::stream_options && depth == 1 && key == "include_usage") {
+                skip_ws();
+                if (s_.substr(i_, 4) == "true") out_.include_usage = true;
+            }
+            if (!value(top ? 0 : depth, m)) return false;
+
+            skip_ws();
+            if (at_end()) return error("unterminated object");
+            if (peek() == ',') {
+                ++i_;
+                continue;
+            }
+            if (peek() == '}') {
+                ++i_;
+                return true;
+            }
+            return error("expected ',' or '}'");
+        }
+    }
+
+    bool array(int depth, member parent) {
+        if (depth > max_depth) return error("nesting too deep");
+        ++i_;  // '['
+        skip_ws();
+        if (!at_end() && peek() == ']') {
+            ++i_;
+            return true;
+        }
+        member m = parent == member::prompt ? member::prompt : member::other;
+        for (;;) {
+            if (!value(depth, m)) return false;
+            skip_ws();
+            if (at_end()) return error("unterminated array");
+            if (peek() == ',') {
+                ++i_;
+                continue;
+            }
+            if (peek() == ']') {
+                ++i_;
+                return true;
+            }
+            return error("expected ',' or ']'");
+        }
+    }
+
+    std::string_view s_;
+    body_facts& out_;
+    std::size_t i_ = 0;
+    std::optional<body_error> error_;
+};
+
+void append_json_string(std::string& out, std::string_view s) {
+    static constexpr char hex_digits[] = "0123456789abcdef";
+    out.push_back('"');
+    for (char ch : s) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\') {
+            out.push_back('\\');
+            out.push_back(ch);
+        } else if (c < 0x20) {
+            out += "\\u00";
+            out.push_back(hex_digits[c >> 4]);
+            out.push_back(hex_digits[c & 0xF]);
+        } else {
+            out.push_back(ch);
+        }
+    }
+    out.push_back('"');
+}
+
+}  // namespace
+
+std::optional<body_error> inspect_body(std::string_view body, body_facts& out) {
+    out = body_facts{};
+    if (body.empty()) return body_error{"request body is empty; expected a JSON object"};
+    return scanner(body, out).run();
+}
+
+std::string replace_model(std::string_view body, const body_facts& facts, std::string_view model) {
+    std::string out;
+    out.reserve(body.size() + model.size() + 2);
+    out.append(body.substr(0, facts.model_begin));
+    append_json_string(out, model);
+    out.append(body.substr(facts.model_end));
+    return out;
+}
+
+}  // namespace spillway::proxy

@@ -1,0 +1,71 @@
+// The command line (SPEC §1): --check-config, --version, --help, and start-up refusals.
+#include "harness.hpp"
+
+#include <gtest/gtest.h>
+
+namespace spillway::testing {
+namespace {
+
+std::string joined(const std::vector<std::string>& lines) {
+    std::string all;
+    for (const auto& l : lines) all += l + "\n";
+    return all;
+}
+
+TEST(CheckConfig, ValidFilePrintsTheRoutingTable) {
+    auto path = write_temp_file(R"({
+      "auth": {"mode": "none"},
+      "regions": [
+        {"name": "eastus", "endpoint": "https://contoso-eastus.openai.azure.com", "api_key": "secret-value-1",
+         "deployments": [{"model": "gpt-4o", "name": "gpt4o-east", "tpm": 80000}]},
+        {"name": "westus", "endpoint": "https://contoso-westus.openai.azure.com", "api_key": "secret-value-2",
+         "priority": 1, "deployments": [{"model": "gpt-4o", "name": "gpt4o-west", "tpm": 30000}]}
+      ]})");
+    child_process p({SPILLWAY_BIN, "--check-config", path});
+    ASSERT_EQ(p.wait_exit(), 0);
+    p.wait_for_line("", false, 100ms);
+    std::string out = joined(p.lines(false));
+    EXPECT_NE(out.find("gpt-4o"), std::string::npos) << out;
+    EXPECT_NE(out.find("eastus"), std::string::npos) << out;
+    EXPECT_NE(out.find("gpt4o-west"), std::string::npos) << out;
+    EXPECT_NE(out.find("80000"), std::string::npos) << out;
+    EXPECT_EQ(out.find("secret-value"), std::string::npos) << "keys never printed";
+}
+
+TEST(CheckConfig, InvalidFileListsEveryProblemWithItsPath) {
+    auto path = write_temp_file(R"({
+      "auth": {"mode": "none"},
+      "routing": {"max_attempts": 0},
+      "regions": [
+        {"name": "eastus", "endpoint": "https://contoso-eastus.openai.azure.com", "api_key_env": "SPILLWAY_TEST_UNSET_KEY",
+         "deployments": [{"model": "gpt-4o", "name": "a", "tpm": 0}]},
+        {"name": "westus", "endpoint": "https://x.openai.azure.com", "api_key": "k",
+         "deployments": [{"model": "gpt-4o", "name": "b", "weight": -1, "colour": "blue"}]}
+      ]})");
+    child_process p({SPILLWAY_BIN, "--check-config", path});
+    ASSERT_EQ(p.wait_exit(), 1);
+    p.wait_for_line("", true, 100ms);
+    std::string err = joined(p.lines(true));
+    for (std::string expected : {"routing.max_attempts", "regions[0].api_key_env", "SPILLWAY_TEST_UNSET_KEY",
+                                 "regions[0].deployments[0].tpm", "regions[1].deployments[0].weight",
+                                 "regions[1].deployments[0].colour"})
+        EXPECT_NE(err.find(expected), std::string::npos) << "missing " << expected << " in:\n" << err;
+}
+
+TEST(CommandLine, VersionAndHelp) {
+    child_process v({SPILLWAY_BIN, "--version"});
+    EXPECT_EQ(v.wait_exit(), 0);
+    EXPECT_TRUE(v.wait_for_line("spillway", false, 2s).has_value());
+    child_process h({SPILLWAY_BIN, "--help"});
+    EXPECT_EQ(h.wait_exit(), 0);
+    EXPECT_TRUE(h.wait_for_line("--check-config", false, 2s).has_value());
+}
+
+TEST(CommandLine, RunRefusesAnInvalidConfig) {
+    auto path = write_temp_file(R"({"regions": []})");
+    child_process p({SPILLWAY_BIN, "--config", path});
+    EXPECT_EQ(p.wait_exit(), 1);
+}
+
+}  // namespace
+}  // namespace spillway::testing

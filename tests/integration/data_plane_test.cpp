@@ -1,0 +1,242 @@
+// The data plane end to end: the real spillway binary in front of spillway-mock regions.
+#include "harness.hpp"
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+
+namespace spillway::testing {
+namespace {
+
+const header_list client_key = {{"api-key", "sk-test-client"}};
+const header_list bearer_key = {{"Authorization", "Bearer sk-test-client"}};
+
+json mock_region(const std::string& name, int ttft_ms = 0, int token_ms = 0) {
+    return {{"name", name}, {"port", 0}, {"api_key", "upstream-key-" + name}, {"ttft_ms", ttft_ms},
+            {"token_ms", token_ms}, {"completion_tokens", 20},
+            {"deployments", json::array({{{"name", "gpt4o-" + name}, {"model", "gpt-4o"}},
+                                         {{"name", "emb-" + name}, {"model", "text-embedding-3-small"}}})}};
+}
+
+json proxy_region(const mock_server& mock, const std::string& name, int priority) {
+    return {{"name", name}, {"endpoint", "http://127.0.0.1:" + std::to_string(mock.port(name))},
+            {"api_key", "upstream-key-" + name}, {"priority", priority},
+            {"deployments", json::array({{{"model", "gpt-4o"}, {"name", "gpt4o-" + name}},
+                                         {{"model", "text-embedding-3-small"}, {"name", "emb-" + name}}})}};
+}
+
+json chat(const std::string& model = "gpt-4o", bool stream = false) {
+    json body = {{"model", model}, {"messages", json::array({{{"role", "user"}, {"content", "Hello there"}}})}};
+    if (stream) body["stream"] = true;
+    return body;
+}
+
+class DataPlane : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        mock_ = new mock_server({{"regions", json::array({mock_region("primary"), mock_region("secondary")})}});
+        json cfg = {{"workers", 1},
+                    {"auth", {{"keys", json::array({{{"name", "tests"}, {"key", "sk-test-client"}}})}}},
+                    {"limits", {{"max_body_bytes", 4096}, {"header_timeout_ms", 600}}},
+                    {"routing", {{"request_timeout_ms", 5000}, {"connect_timeout_ms", 500}}},
+                    {"regions", json::array({proxy_region(*mock_, "primary", 0), proxy_region(*mock_, "secondary", 1)})}};
+        proxy_ = new proxy_server(cfg);
+    }
+    static void TearDownTestSuite() {
+        delete proxy_;
+        delete mock_;
+    }
+    void SetUp() override { mock_->reset(); }
+
+    static mock_server* mock_;
+    static proxy_server* proxy_;
+};
+mock_server* DataPlane::mock_ = nullptr;
+proxy_server* DataPlane::proxy_ = nullptr;
+
+TEST_F(DataPlane, ChatOnEveryUrlForm) {
+    for (std::string target : {"/v1/chat/completions", "/openai/v1/chat/completions",
+                               "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21",
+                               "/openai/deployments/gpt4o-secondary/chat/completions?api-version=2024-10-21"}) {
+        auto r = post_json(proxy_->port(), target, chat(), client_key);
+        ASSERT_EQ(r.status, 200) << target << ": " << r.body;
+        EXPECT_EQ(r.header("x-spillway-region"), "primary") << target;
+        EXPECT_EQ(r.header("x-spillway-deployment"), "gpt4o-primary") << target;
+        EXPECT_EQ(r.header("x-spillway-attempts"), "1");
+        EXPECT_FALSE(r.header("x-request-id").empty()) << "upstream correlation id passed back";
+        auto body = r.json_body();
+        EXPECT_EQ(body["object"], "chat.completion");
+        EXPECT_GT(body["usage"]["total_tokens"].get<int>(), 0);
+    }
+}
+
+TEST_F(DataPlane, UpstreamSeesRegionKeyAndDeploymentUrlNeverClientKey) {
+    auto r = post_json(proxy_->port(), "/v1/chat/completions", chat(), bearer_key);
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto last = mock_->stats("primary")["last_request"];
+    EXPECT_EQ(last["target"], "/openai/deployments/gpt4o-primary/chat/completions?api-version=2024-10-21");
+    const auto& headers = last["headers"];
+    std::string all = headers.dump();
+    EXPECT_EQ(all.find("sk-test-client"), std::string::npos) << all;
+    bool has_region_key = false;
+    for (auto it = headers.begin(); it != headers.end(); ++it) {
+        std::string name = it.key();
+        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        EXPECT_NE(name, "authorization");
+        if (name == "api-key") has_region_key = it.value() == "upstream-key-primary";
+    }
+    EXPECT_TRUE(has_region_key) << all;
+}
+
+TEST_F(DataPlane, Embeddings) {
+    auto r = post_json(proxy_->port(), "/v1/embeddings", {{"model", "text-embedding-3-small"}, {"input", "hi"}}, client_key);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.header("x-spillway-deployment"), "emb-primary");
+    EXPECT_EQ(r.json_body()["data"][0]["object"], "embedding");
+}
+
+TEST_F(DataPlane, ModelsListedLocally) {
+    auto r = http_call(proxy_->port(), "GET", "/v1/models", "", client_key);
+    ASSERT_EQ(r.status, 200);
+    std::vector<std::string> ids;
+    for (const auto& m : r.json_body()["data"]) ids.push_back(m["id"]);
+    EXPECT_EQ(ids, (std::vector<std::string>{"gpt-4o", "text-embedding-3-small"}));
+    EXPECT_EQ(http_call(proxy_->port(), "GET", "/openai/v1/models", "", client_key).status, 200);
+    EXPECT_EQ(mock_->stats("primary")["requests"], 0) << "answered without an upstream";
+}
+
+TEST_F(DataPlane, StreamingEndsWithDoneAndKeepsAzureQuirks) {
+    auto r = stream_call(proxy_->port(), "/v1/chat/completions", chat("gpt-4o", true), client_key);
+    ASSERT_EQ(r.status, 200);
+    EXPECT_TRUE(r.headers["content-type"].starts_with("text/event-stream"));
+    EXPECT_TRUE(r.clean_end);
+    std::string body = r.body();
+    EXPECT_NE(body.find("prompt_filter_results"), std::string::npos);
+    EXPECT_NE(body.find("data: [DONE]"), std::string::npos);
+}
+
+TEST_F(DataPlane, ErrorsUseTheOpenAIEnvelope) {
+    struct case_t {
+        std::string what;
+        http_reply reply;
+        int status;
+        std::string code;
+    };
+    std::vector<case_t> cases = {
+        {"no key", post_json(proxy_->port(), "/v1/chat/completions", chat(), {}), 401, "invalid_api_key"},
+        {"wrong key", post_json(proxy_->port(), "/v1/chat/completions", chat(), {{"api-key", "sk-wrong"}}), 401,
+         "invalid_api_key"},
+        {"unknown model", post_json(proxy_->port(), "/v1/chat/completions", chat("gpt-9"), client_key), 404,
+         "model_not_found"},
+        {"bad json", http_call(proxy_->port(), "POST", "/v1/chat/completions", "{\"model\": ", client_key), 400,
+         "invalid_json"},
+        {"missing model", post_json(proxy_->port(), "/v1/chat/completions", {{"messages", json::array()}}, client_key),
+         400, "missing_model"},
+        {"too large", http_call(proxy_->port(), "POST", "/v1/chat/completions", std::string(5000, ' '), client_key), 413,
+         "request_too_large"},
+        {"unknown url", post_json(proxy_->port(), "/v2/whatever", chat(), client_key), 404, "unknown_url"},
+    };
+    for (const auto& c : cases) {
+        EXPECT_EQ(c.reply.status, c.status) << c.what << ": " << c.reply.body;
+        auto body = json::parse(c.reply.body, nullptr, false);
+        ASSERT_TRUE(body.contains("error")) << c.what << ": " << c.reply.body;
+        EXPECT_EQ(body["error"]["code"], c.code) << c.what;
+        EXPECT_TRUE(body["error"]["message"].is_string()) << c.what;
+        EXPECT_TRUE(body["error"]["type"].is_string()) << c.what;
+    }
+    EXPECT_EQ(mock_->stats("primary")["requests"], 0) << "no rejected request reaches an upstream";
+    EXPECT_EQ(post_json(proxy_->port(), "/v1/chat/completions", chat(), client_key).status, 200) << "still serving";
+}
+
+TEST_F(DataPlane, ContentLengthWithTransferEncodingIsRefusedOnce) {
+    std::string body = R"({"model":"gpt-4o","messages":[]})";
+    std::string smuggle = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\napi-key: sk-test-client\r\n"
+                          "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+                          "\r\nTransfer-Encoding: chunked\r\n\r\n" + body +
+                          "GET /v1/models HTTP/1.1\r\nHost: x\r\napi-key: sk-test-client\r\n\r\n";
+    auto r = raw_exchange(proxy_->port(), smuggle);
+    EXPECT_TRUE(r.bytes.starts_with("HTTP/1.1 400")) << r.bytes;
+    EXPECT_EQ(count_occurrences(r.bytes, "HTTP/1.1 "), 1) << "no second response: " << r.bytes;
+    EXPECT_TRUE(r.closed_by_server);
+    EXPECT_EQ(mock_->stats("primary")["requests"], 0);
+}
+
+TEST_F(DataPlane, SlowHeadersAreCutOffAtHeaderTimeout) {
+    std::vector<std::string> lines = {"POST /v1/chat/completions HTTP/1.1\r\n"};
+    for (int i = 0; i < 20; ++i) lines.push_back("x-slow-" + std::to_string(i) + ": 1\r\n");
+    auto r = trickle(proxy_->port(), lines, 100ms, 5s);
+    EXPECT_TRUE(r.closed_by_server);
+    EXPECT_EQ(r.bytes.find("200 OK"), std::string::npos);
+    EXPECT_GE(r.elapsed, 500ms);
+    EXPECT_LT(r.elapsed, 1500ms) << "header_timeout_ms is 600";
+    EXPECT_EQ(post_json(proxy_->port(), "/v1/chat/completions", chat(), client_key).status, 200) << "still serving";
+}
+
+TEST_F(DataPlane, FailsOverWhenThePrimaryRefusesConnections) {
+    mock_->fault("primary", {{"mode", "down"}});
+    auto r = post_json(proxy_->port(), "/v1/chat/completions", chat(), client_key);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.header("x-spillway-region"), "secondary");
+    EXPECT_EQ(r.header("x-spillway-attempts"), "2");
+    mock_->fault("primary", {{"mode", "none"}});
+}
+
+TEST_F(DataPlane, FailsOverOnRetryableStatuses) {
+    for (json fault : {json{{"mode", "error"}, {"status", 503}}, json{{"mode", "throttle"}, {"retry_after_ms", 3000}}}) {
+        mock_->fault("primary", fault);
+        auto r = post_json(proxy_->port(), "/v1/chat/completions", chat(), client_key);
+        ASSERT_EQ(r.status, 200) << fault.dump() << ": " << r.body;
+        EXPECT_EQ(r.header("x-spillway-region"), "secondary") << fault.dump();
+        EXPECT_EQ(r.header("x-spillway-attempts"), "2");
+        mock_->fault("primary", {{"mode", "none"}});
+    }
+}
+
+TEST_F(DataPlane, NonRetryableUpstreamAnswerPassesThroughUnchanged) {
+    mock_->fault("primary", {{"mode", "error"}, {"status", 400}});
+    auto r = post_json(proxy_->port(), "/v1/chat/completions", chat(), client_key);
+    EXPECT_EQ(r.status, 400);
+    EXPECT_EQ(r.header("x-spillway-region"), "primary");
+    EXPECT_EQ(mock_->stats("secondary")["requests"], 0);
+    mock_->fault("primary", {{"mode", "none"}});
+}
+
+TEST_F(DataPlane, BrokenStreamEndsWithAnErrorEvent) {
+    mock_->fault("primary", {{"mode", "reset"}, {"after_chunks", 3}});
+    auto r = stream_call(proxy_->port(), "/v1/chat/completions", chat("gpt-4o", true), client_key);
+    EXPECT_EQ(r.status, 200);
+    std::string body = r.body();
+    EXPECT_NE(body.find("data: {\"error\""), std::string::npos) << body;
+    EXPECT_EQ(body.find("[DONE]"), std::string::npos);
+    EXPECT_TRUE(r.clean_end) << "the chunked stream is terminated properly";
+    mock_->fault("primary", {{"mode", "none"}});
+}
+
+// A streamed answer is relayed as the upstream produces it: 20 chunks 50 ms apart must reach
+// the client spread out, the first soon after the upstream's first byte.
+TEST(Streaming, EventsArriveAsTheUpstreamSendsThem) {
+    mock_server mock({{"regions", json::array({mock_region("paced", 200, 50)})}});
+    json cfg = {{"workers", 1}, {"auth", {{"mode", "none"}}},
+                {"regions", json::array({proxy_region(mock, "paced", 0)})}};
+    proxy_server proxy(cfg);
+    auto r = stream_call(proxy.port(), "/v1/chat/completions", chat("gpt-4o", true), {});
+    ASSERT_EQ(r.status, 200);
+    ASSERT_GE(r.pieces.size(), 15u) << "events were batched instead of relayed one by one";
+    auto first = r.pieces.front().at - r.sent_at;
+    auto spread = r.pieces.back().at - r.pieces.front().at;
+    // The mock sends its first byte at ttft = 200 ms.
+    EXPECT_LT(first, 300ms);
+    EXPECT_GT(spread, 19 * 50ms * 8 / 10);
+}
+
+TEST(Lifecycle, SigtermExitsZeroAndRefusesNewConnections) {
+    mock_server mock({{"regions", json::array({mock_region("r")})}});
+    proxy_server proxy({{"workers", 2}, {"auth", {{"mode", "none"}}}, {"regions", json::array({proxy_region(mock, "r", 0)})}});
+    ASSERT_EQ(post_json(proxy.port(), "/v1/chat/completions", chat(), {}).status, 200);
+    proxy.process().signal(SIGTERM);
+    EXPECT_EQ(proxy.process().wait_exit(10s), 0);
+    EXPECT_THROW(http_call(proxy.port(), "GET", "/v1/models"), std::exception);
+}
+
+}  // namespace
+}  // namespace spillway::testing
