@@ -290,4 +290,9 @@ int count_occurrences(const std::string& haystack, const std::string& needle) {
     return n;
 }
 
+int count_status_lines(const std::string& raw) {
+    int n = raw.starts_with("HTTP/1.") ? 1 : 0;
+    return n + count_occurrences(raw, "\r\nHTTP/1.");
+}
+
 }  // namespace spillway::testing

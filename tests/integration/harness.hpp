@@ -131,5 +131,7 @@ raw_reply trickle(std::uint16_t port, const std::vector<std::string>& lines, std
                   std::chrono::milliseconds timeout);
 
 int count_occurrences(const std::string& haystack, const std::string& needle);
+// HTTP/1.x status lines at the start of a line: how many responses a raw byte stream holds.
+int count_status_lines(const std::string& raw);
 
 }  // namespace spillway::testing
