@@ -49,7 +49,7 @@ void run_io(net::io_context& io, const char* what) {
 }  // namespace
 
 application::application(std::shared_ptr<const config::root> cfg, std::string config_path)
-    : config_path_(std::move(config_path)), snapshots_(std::move(cfg)) {}
+    : config_path_(std::move(config_path)), snapshots_(std::move(cfg), clock_) {}
 
 application::~application() {
     if (!stopped_) shutdown(0ms);

@@ -1,4 +1,4 @@
-// Request handling of one simulated region. Order of checks, as documented in README-mock:
+// Request handling of one simulated region. Order of checks (also in src/mock/README.md):
 // auth (401) -> route (404; a classic URL without api-version is 404 like Azure) -> body (400)
 // -> deployment (404 DeploymentNotFound) -> injected fault -> quota admission (429) -> answer.
 #include "mock/region.hpp"

@@ -6,6 +6,7 @@
 #include "proxy/openai_error.hpp"
 #include "proxy/upstream_request.hpp"
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/span_body.hpp>
 #include <boost/beast/http/write.hpp>
@@ -14,6 +15,9 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
+
+#include "health/retry_after.hpp"
 
 namespace spillway::proxy {
 
@@ -28,6 +32,8 @@ struct handler::request_context {
     operation op;
     body_facts body;
     routing::request_facts facts;
+    std::uint64_t estimate = 0;  // tokens, as Azure will count them at admission
+    core::time_point started;
     core::time_point deadline;
     bool client_keep_alive = true;
     std::vector<routing::target_id> tried;
@@ -35,8 +41,9 @@ struct handler::request_context {
 };
 
 struct handler::attempt_result {
-    bool answered = false;    // the client got its answer (or went away): stop
-    bool keep_alive = false;  // when answered: may the client connection stay open
+    bool answered = false;     // the client got its answer (or went away): stop
+    bool keep_alive = false;   // when answered: may the client connection stay open
+    bool client_gone = false;  // the client went away: no verdict on the upstream
     attempt_record record;
 };
 
@@ -62,6 +69,40 @@ failure classify_io_error(const error_code& ec) {
 bool looks_stale(const error_code& ec) {
     return ec == bhttp::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
            ec == net::error::broken_pipe || ec == bhttp::error::partial_message;
+}
+
+std::optional<std::uint64_t> header_number(std::string_view v) {
+    std::uint64_t n = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc{} || p == v.data()) return std::nullopt;
+    return n;
+}
+
+upstream_signals read_signals(const bhttp::fields& h) {
+    upstream_signals s;
+    s.retry_after = health::parse_retry_after(h["retry-after-ms"], h[bhttp::field::retry_after]);
+    s.remaining_tokens = header_number(h["x-ratelimit-remaining-tokens"]);
+    s.remaining_requests = header_number(h["x-ratelimit-remaining-requests"]);
+    return s;
+}
+
+// What an ended attempt means for the deployment's health and quota.
+void record_outcome(deployment_state& state, quota::reservation& reservation, const attempt_record& rec,
+                    bool client_gone, std::chrono::nanoseconds elapsed) {
+    if (client_gone) return state.on_abandoned();
+    if (rec.why == failure::connect || rec.why == failure::timeout ||
+        (rec.why == failure::upstream_reset && rec.status == 0))
+        return state.on_failed(reservation, true);
+    if (rec.why == failure::upstream_reset) return state.on_failed(reservation, false);  // broke mid-answer
+    if (rec.status == 429) return state.on_throttled(reservation, rec.retry_after);
+    if (rec.status >= 500 || rec.status == 408) return state.on_failed(reservation, rec.why == failure::status);
+    state.on_succeeded(elapsed);
+}
+
+std::chrono::milliseconds client_wait(core::time_point at, core::time_point now) {
+    // SDKs honour retry-after only up to 60 s (AZURE.md §6): never promise more.
+    auto wait = std::chrono::ceil<std::chrono::milliseconds>(at - now);
+    return std::clamp<std::chrono::milliseconds>(wait, std::chrono::milliseconds(0), std::chrono::milliseconds(60000));
 }
 
 std::string models_json(const routing::catalog& cat) {
@@ -167,51 +208,139 @@ awaitable<bool> handler::serve(http::request& req, http::any_stream& client, con
                                                         "` does not exist or is not configured in spillway.", version),
                                  keep_alive);
 
-    request_context ctx{req, client, snap, *model, route.op, std::move(body), {}, {}, keep_alive, {}, {}};
+    quota::request_shape shape{body.prompt_chars, body.max_tokens, route.op != operation::embeddings};
+    const std::uint64_t estimate = quota::estimate_tokens(shape, snap.config->routing.default_max_tokens);
+    if (auto key = snap.auth.check(presented).key_index) {
+        auto verdict = snap.client_limits->admit(*key, clock_.now(), estimate);
+        if (!verdict.admitted) {
+            auto res = make_error(429, "rate_limit_exceeded", "client_rate_limit_exceeded",
+                                  "Client key `" + snap.config->auth.keys[*key].name + "` is over its " +
+                                      verdict.which + "-per-minute limit in spillway.", version);
+            set_retry_after(res, std::chrono::ceil<std::chrono::milliseconds>(verdict.retry_after));
+            co_return co_await reply(client, std::move(res), keep_alive);
+        }
+    }
+
+    request_context ctx{req, client, snap, *model, route.op, std::move(body), {}, estimate,
+                        info.request_started, {}, keep_alive, {}, {}};
     ctx.facts.data_zone = req["x-spillway-data-zone"];
+    ctx.facts.estimated_tokens = estimate;
     ctx.deadline = info.request_started + snap.config->routing.request_timeout;
     co_return co_await forward(ctx);
 }
 
+namespace {
+
+// Reads the shared state through the snapshot of this request.
+class snapshot_view final : public routing::state_view {
+public:
+    explicit snapshot_view(const snapshot& snap) : snap_(snap) {}
+    routing::target_status status(routing::target_id id, std::uint64_t tokens) override {
+        return snap_.states[id]->status(tokens);
+    }
+
+private:
+    const snapshot& snap_;
+};
+
+}  // namespace
+
 awaitable<bool> handler::forward(request_context& ctx) {
     const auto& routing_cfg = ctx.snap.config->routing;
-    for (int n = 1; n <= routing_cfg.max_attempts; ++n) {
-        auto pick = router_.pick(ctx.snap.catalog, ctx.model, ctx.facts, ctx.tried);
-        if (!pick) break;
+    snapshot_view view(ctx.snap);
+    routing::balanced_router router(view, random_);
+    const auto wait_until = ctx.started + routing_cfg.max_wait;
+    int sent = 0;
+    while (sent < routing_cfg.max_attempts && remaining(ctx.deadline, clock_) > 0ns) {
+        auto pick = router.pick(ctx.snap.catalog, ctx.model, ctx.facts, ctx.tried);
+        if (!pick) {
+            // Nothing available now: wait for the first deployment to free up, if that is within
+            // max_wait_ms (and the deadline); otherwise answer.
+            const auto& why = router.last_exhausted();
+            if (why.no_candidates || !why.soonest || *why.soonest > wait_until || *why.soonest >= ctx.deadline) break;
+            net::steady_timer timer(io_);
+            timer.expires_after(*why.soonest - clock_.now() + 1ms);
+            co_await timer.async_wait(use_nothrow);
+            continue;
+        }
         ctx.tried.push_back(*pick);
+        deployment_state& state = *ctx.snap.states[*pick];
+        auto reservation = state.begin(ctx.estimate);
+        if (!reservation) continue;  // another request holds its half-open trial
+        ++sent;
         // Retry only if another attempt could follow; otherwise the last answer goes to the client as is.
-        bool may_retry = n < routing_cfg.max_attempts &&
-                         router_.pick(ctx.snap.catalog, ctx.model, ctx.facts, ctx.tried).has_value();
+        bool may_retry = sent < routing_cfg.max_attempts &&
+                         router.pick(ctx.snap.catalog, ctx.model, ctx.facts, ctx.tried).has_value();
+        auto began = clock_.now();
         attempt_result result = co_await attempt(ctx, ctx.snap.catalog.at(*pick), may_retry);
+        record_outcome(state, *reservation, result.record, result.client_gone, clock_.now() - began);
         ctx.attempts.push_back(result.record);
         if (result.answered) co_return result.keep_alive;
-        if (remaining(ctx.deadline, clock_) <= 0ns) break;
     }
     co_return co_await answer_exhausted(ctx);
 }
 
-// Nothing answered the client: say why in one error, with a hint when to come back.
+// Nothing answered the client: say why in one error, with when to come back.
 awaitable<bool> handler::answer_exhausted(request_context& ctx) {
-    unsigned version = ctx.req.version();
-    if (ctx.attempts.empty()) {
-        auto res = make_error(503, "service_unavailable", "no_deployment_available",
-                              "No deployment of `" + ctx.model.name + "` is available" +
-                                  (ctx.facts.data_zone.empty() ? std::string{} :
-                                   " in data zone `" + std::string(ctx.facts.data_zone) + "`") + ".", version);
-        set_retry_after(res, 1s);
-        co_return co_await reply(ctx.client, std::move(res), ctx.client_keep_alive);
-    }
-    if (remaining(ctx.deadline, clock_) <= 0ns || ctx.attempts.back().why == failure::timeout)
+    const unsigned version = ctx.req.version();
+    const auto now = clock_.now();
+    if (remaining(ctx.deadline, clock_) <= 0ns || (!ctx.attempts.empty() && ctx.attempts.back().why == failure::timeout))
         co_return co_await reply(ctx.client, make_error(504, "timeout", "deadline_exceeded",
                                                         "The request did not complete within the deadline (" +
                                                             std::to_string(ctx.snap.config->routing.request_timeout.count()) +
                                                             " ms) across " + std::to_string(ctx.attempts.size()) +
                                                             " attempt(s).", version), ctx.client_keep_alive);
+
+    // Over every deployment of the model in the zone, tried or not: throttled ones make this a
+    // 429, and the soonest recovery is when the client should come back.
+    bool throttled = std::any_of(ctx.attempts.begin(), ctx.attempts.end(), [](const attempt_record& a) { return a.status == 429; });
+    std::optional<core::time_point> soonest;
+    bool any_in_zone = false;
+    for (routing::target_id id : ctx.model.targets) {
+        if (!routing::in_zone(ctx.snap.catalog.at(id), ctx.facts.data_zone)) continue;
+        any_in_zone = true;
+        auto s = ctx.snap.states[id]->status(ctx.estimate);
+        if (s.state == routing::availability::available) continue;
+        if (s.state != routing::availability::open) throttled = true;
+        if (!soonest || s.available_at < *soonest) soonest = s.available_at;
+    }
+    const std::string zone = ctx.facts.data_zone.empty() ? std::string{} : " in data zone `" + std::string(ctx.facts.data_zone) + "`";
+    if (!any_in_zone) {
+        auto res = make_error(404, "invalid_request_error", "model_not_found",
+                              "No deployment of `" + ctx.model.name + "` is configured" + zone + ".", version);
+        co_return co_await reply(ctx.client, std::move(res), ctx.client_keep_alive);
+    }
+    auto wait = soonest ? client_wait(*soonest, now) : std::chrono::milliseconds(1000);
+    if (throttled) {
+        auto res = make_error(429, "rate_limit_exceeded", "all_deployments_throttled",
+                              "Every deployment of `" + ctx.model.name + "`" + zone +
+                                  " is at its rate limit; the first frees up in " + std::to_string(wait.count()) + " ms.",
+                              version);
+        set_retry_after(res, wait);
+        co_return co_await reply(ctx.client, std::move(res), ctx.client_keep_alive);
+    }
     auto res = make_error(503, "service_unavailable", "no_healthy_deployment",
-                          "Every deployment of `" + ctx.model.name + "` tried (" + std::to_string(ctx.attempts.size()) +
-                              ") failed; try again shortly.", version);
-    set_retry_after(res, 1s);
+                          "No healthy deployment of `" + ctx.model.name + "`" + zone + " (" +
+                              std::to_string(ctx.attempts.size()) + " attempt(s) failed); try again in " +
+                              std::to_string(std::max<std::int64_t>(wait.count(), 1000)) + " ms.", version);
+    set_retry_after(res, std::max(wait, std::chrono::milliseconds(1000)));
     co_return co_await reply(ctx.client, std::move(res), ctx.client_keep_alive);
+}
+
+// The pool-wide headroom of SPEC §3: what is left across every available deployment of the
+// model, replacing the one upstream's own x-ratelimit-remaining-* values.
+void handler::add_pool_headroom(request_context& ctx, bhttp::fields& res) {
+    std::optional<std::uint64_t> tokens, requests;
+    for (routing::target_id id : ctx.model.targets) {
+        if (!routing::in_zone(ctx.snap.catalog.at(id), ctx.facts.data_zone)) continue;
+        auto& state = *ctx.snap.states[id];
+        auto availability = state.status(0).state;
+        if (availability == routing::availability::cooling || availability == routing::availability::open) continue;
+        if (auto t = state.remaining_tokens()) tokens = tokens.value_or(0) + *t;
+        if (auto r = state.remaining_requests()) requests = requests.value_or(0) + *r;
+    }
+    if (tokens) res.set("x-ratelimit-remaining-tokens", std::to_string(*tokens));
+    if (requests) res.set("x-ratelimit-remaining-requests", std::to_string(*requests));
 }
 
 awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const routing::target& target, bool may_retry) {
@@ -245,6 +374,7 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
             co_return result;
         }
         conn->stream.tcp_layer().expires_after(remaining(ctx.deadline, clock_));
+        const auto sent_at = clock_.now();
         auto [wec, wn] = co_await bhttp::async_write(conn->stream, up, use_nothrow);
         if (wec) {
             if (conn->reused && round == 0 && looks_stale(wec)) continue;
@@ -261,6 +391,9 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
         }
         unsigned status = parser.get().result_int();
         result.record.status = status;
+        upstream_signals signals = read_signals(parser.get());
+        result.record.retry_after = signals.retry_after;
+        ctx.snap.states[target.id]->on_headers(signals, clock_.now() - sent_at);
         if (may_retry && is_retry_status(ctx.snap.config->routing, status)) {
             result.record.why = failure::status;
             // Read a small body away so the connection can serve again; a large one is not worth it.
@@ -300,6 +433,7 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
     res.set("x-spillway-region", target.region->name);
     res.set("x-spillway-deployment", target.deployment->name);
     res.set("x-spillway-attempts", std::to_string(ctx.attempts.size() + 1));
+    add_pool_headroom(ctx, res);
     if (parser.content_length())
         res.content_length(*parser.content_length());
     else if (!parser.is_done())
@@ -314,7 +448,10 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
     res.body().more = !parser.is_done();
     ctx.client.tcp_layer().expires_after(write_timeout);
     auto [hec, hn] = co_await bhttp::async_write_header(ctx.client, writer, use_nothrow);
-    if (hec) co_return result;  // client gone; dropping `conn` closes the upstream request too
+    if (hec) {  // client gone; dropping `conn` closes the upstream request too
+        result.client_gone = true;
+        co_return result;
+    }
 
     std::array<char, relay_chunk> chunk;
     while (!parser.is_done()) {
@@ -350,7 +487,10 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
         ctx.client.tcp_layer().expires_after(write_timeout);
         auto [wec, wn] = co_await bhttp::async_write(ctx.client, writer, use_nothrow);
         if (wec == bhttp::error::need_buffer) wec = {};
-        if (wec) co_return result;  // client gone: the upstream connection is dropped, which cancels it
+        if (wec) {  // client gone: the upstream connection is dropped, which cancels it
+            result.client_gone = true;
+            co_return result;
+        }
     }
     if (!writer.is_done()) {
         res.body().data = nullptr;
@@ -358,7 +498,10 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
         res.body().more = false;
         ctx.client.tcp_layer().expires_after(write_timeout);
         auto [wec, wn] = co_await bhttp::async_write(ctx.client, writer, use_nothrow);
-        if (wec && wec != bhttp::error::need_buffer) co_return result;
+        if (wec && wec != bhttp::error::need_buffer) {
+            result.client_gone = true;
+            co_return result;
+        }
     }
     if (parser.keep_alive()) pools_[target.region_index]->release(std::move(conn));
     result.keep_alive = ctx.client_keep_alive;

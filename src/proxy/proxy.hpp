@@ -3,12 +3,14 @@
 #pragma once
 
 #include "core/clock.hpp"
+#include "core/random.hpp"
 #include "http/server.hpp"
 #include "http/upstream_pool.hpp"
 #include "proxy/api_route.hpp"
 #include "proxy/request_body.hpp"
 #include "proxy/snapshot.hpp"
-#include "routing/router.hpp"
+#include "quota/estimate.hpp"
+#include "routing/balanced_router.hpp"
 
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -26,6 +28,7 @@ struct attempt_record {
     routing::target_id target = 0;
     failure why = failure::none;
     unsigned status = 0;  // upstream status when there was one
+    std::optional<std::chrono::milliseconds> retry_after;
 };
 
 class handler final : public http::request_handler {
@@ -43,6 +46,8 @@ private:
     awaitable<bool> reply(http::any_stream& client, http::string_response res, bool keep_alive);
     awaitable<bool> forward(request_context& ctx);
     awaitable<attempt_result> attempt(request_context& ctx, const routing::target& target, bool may_retry);
+    awaitable<attempt_result> exchange(request_context& ctx, const routing::target& target, bool may_retry);
+    void add_pool_headroom(request_context& ctx, boost::beast::http::fields& res);
     using upstream_parser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
     awaitable<attempt_result> relay(request_context& ctx, const routing::target& target,
                                     http::connection_ptr conn, upstream_parser& parser);
@@ -54,7 +59,7 @@ private:
     std::shared_ptr<const snapshot> snapshot_;
     std::uint64_t snapshot_version_ = 0;
     std::vector<std::unique_ptr<http::upstream_pool>> pools_;  // per region of snapshot_
-    routing::priority_router router_;
+    core::prng random_;
 };
 
 }  // namespace spillway::proxy

@@ -4,14 +4,20 @@
 
 namespace spillway::proxy {
 
-snapshot::snapshot(std::shared_ptr<const config::root> cfg)
+snapshot::snapshot(std::shared_ptr<const config::root> cfg, state_registry& registry)
     : config(std::move(cfg)), catalog(*config), auth(config->auth) {
+    std::vector<std::pair<const config::region*, const config::deployment*>> targets;
+    for (std::size_t i = 0; i < catalog.size(); ++i) targets.emplace_back(catalog.at(i).region, catalog.at(i).deployment);
+    states = registry.bind(*config, targets);
+    std::vector<quota::client_limit> limits;
+    for (const auto& k : config->auth.keys) limits.push_back({k.rpm, k.tpm});
+    client_limits = std::make_unique<quota::client_limits>(limits);
     for (const auto& r : config->regions)
         region_tls.push_back(r.upstream.tls ? http::make_client_tls(r.tls_verify, r.ca_file) : nullptr);
 }
 
-snapshot_holder::snapshot_holder(std::shared_ptr<const config::root> cfg)
-    : current_(std::make_shared<const snapshot>(std::move(cfg))) {}
+snapshot_holder::snapshot_holder(std::shared_ptr<const config::root> cfg, const core::clock& clock)
+    : registry_(clock), current_(std::make_shared<const snapshot>(std::move(cfg), registry_)) {}
 
 std::shared_ptr<const snapshot> snapshot_holder::current() const {
     std::lock_guard lock(mutex_);
@@ -19,7 +25,7 @@ std::shared_ptr<const snapshot> snapshot_holder::current() const {
 }
 
 void snapshot_holder::publish(std::shared_ptr<const config::root> cfg) {
-    auto next = std::make_shared<const snapshot>(std::move(cfg));
+    auto next = std::make_shared<const snapshot>(std::move(cfg), registry_);
     std::lock_guard lock(mutex_);
     current_ = std::move(next);
     version_.fetch_add(1, std::memory_order_acq_rel);

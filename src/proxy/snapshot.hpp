@@ -4,6 +4,8 @@
 
 #include "config/config.hpp"
 #include "proxy/client_auth.hpp"
+#include "proxy/deployment_state.hpp"
+#include "quota/client_limits.hpp"
 #include "routing/catalog.hpp"
 
 #include <boost/asio/ssl/context.hpp>
@@ -17,11 +19,15 @@
 namespace spillway::proxy {
 
 struct snapshot {
-    explicit snapshot(std::shared_ptr<const config::root> cfg);
+    snapshot(std::shared_ptr<const config::root> cfg, state_registry& registry);
 
     std::shared_ptr<const config::root> config;
     routing::catalog catalog;
     client_auth auth;
+    // Per target (same index as catalog targets): its live health and quota state.
+    std::vector<std::shared_ptr<deployment_state>> states;
+    // Per client key (same index as config.auth.keys).
+    std::unique_ptr<quota::client_limits> client_limits;
     // Per region (same index as config.regions): its TLS client context, null for http.
     std::vector<std::unique_ptr<boost::asio::ssl::context>> region_tls;
 };
@@ -30,13 +36,14 @@ struct snapshot {
 // the lock only when it changed, so the hot path never contends.
 class snapshot_holder {
 public:
-    explicit snapshot_holder(std::shared_ptr<const config::root> cfg);
+    snapshot_holder(std::shared_ptr<const config::root> cfg, const core::clock& clock);
 
     std::uint64_t version() const noexcept { return version_.load(std::memory_order_acquire); }
     std::shared_ptr<const snapshot> current() const;
     void publish(std::shared_ptr<const config::root> cfg);  // throws if TLS setup fails
 
 private:
+    state_registry registry_;
     mutable std::mutex mutex_;
     std::shared_ptr<const snapshot> current_;
     std::atomic<std::uint64_t> version_{1};

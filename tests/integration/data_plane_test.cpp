@@ -35,24 +35,23 @@ class DataPlane : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
         mock_ = new mock_server(json{{"regions", json::array({mock_region("primary"), mock_region("secondary")})}});
+    }
+    static void TearDownTestSuite() { delete mock_; }
+    // A fresh proxy per test: health state (cooldowns, open circuits) must not leak between tests.
+    void SetUp() override {
+        mock_->reset();
         json cfg = {{"workers", 1},
                     {"auth", {{"keys", json::array({{{"name", "tests"}, {"key", "sk-test-client"}}})}}},
                     {"limits", {{"max_body_bytes", 4096}, {"header_timeout_ms", 600}}},
                     {"routing", {{"request_timeout_ms", 5000}, {"connect_timeout_ms", 500}}},
                     {"regions", json::array({proxy_region(*mock_, "primary", 0), proxy_region(*mock_, "secondary", 1)})}};
-        proxy_ = new proxy_server(cfg);
+        proxy_ = std::make_unique<proxy_server>(cfg);
     }
-    static void TearDownTestSuite() {
-        delete proxy_;
-        delete mock_;
-    }
-    void SetUp() override { mock_->reset(); }
 
     static mock_server* mock_;
-    static proxy_server* proxy_;
+    std::unique_ptr<proxy_server> proxy_;
 };
 mock_server* DataPlane::mock_ = nullptr;
-proxy_server* DataPlane::proxy_ = nullptr;
 
 TEST_F(DataPlane, ChatOnEveryUrlForm) {
     for (std::string target : {"/v1/chat/completions", "/openai/v1/chat/completions",
