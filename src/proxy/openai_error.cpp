@@ -8,7 +8,8 @@ namespace bhttp = boost::beast::http;
 
 std::string error_json(std::string_view type, std::string_view code, std::string_view message) {
     nlohmann::json body = {{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", code}}}};
-    return body.dump();
+    // Messages may quote client input (a model name, a URL): never let invalid UTF-8 throw here.
+    return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 error_response make_error(unsigned status, std::string_view type, std::string_view code,

@@ -9,7 +9,7 @@ namespace {
 constexpr int max_depth = 128;  // deeper nesting is refused rather than risking the stack
 
 // Which top-level member the scanner is inside: decides what it records.
-enum class member { other, model, stream, stream_options, max_tokens, prompt };
+enum class member { other, model, stream, stream_options, max_tokens, max_completion_tokens, prompt };
 
 class scanner {
 public:
@@ -54,6 +54,7 @@ private:
             case '"': {
                 std::size_t begin = i_;
                 std::string* decoded = m == member::model && depth == 0 ? &out_.model : nullptr;
+                if (decoded) decoded->clear();  // a repeated key: the last one counts, as in most parsers
                 std::size_t chars = 0;
                 if (!string(decoded, chars)) return false;
                 if (m == member::prompt) out_.prompt_chars += chars;
@@ -98,10 +99,13 @@ private:
             if (at_end() || !is_digit(peek())) return error("invalid number");
             while (!at_end() && is_digit(peek())) ++i_;
         }
-        if (m == member::max_tokens && depth == 0 && integral && s_[begin] != '-') {
+        if ((m == member::max_tokens || m == member::max_completion_tokens) && depth == 0 && integral &&
+            s_[begin] != '-') {
             std::uint64_t v = 0;
             auto [p, ec] = std::from_chars(s_.data() + begin, s_.data() + i_, v);
-            if (ec == std::errc{} && !out_.max_tokens) out_.max_tokens = v;
+            // max_tokens wins over the newer names whatever the order of members.
+            if (ec == std::errc{} && (m == member::max_tokens || !max_tokens_seen_)) out_.max_tokens = v;
+            if (m == member::max_tokens) max_tokens_seen_ = true;
         }
         return true;
     }
@@ -140,14 +144,17 @@ private:
                     case 'r': plain = '\r'; break;
                     case 't': plain = '\t'; break;
                     case 'u': {
-                        if (i_ + 4 > s_.size()) return error("invalid \\u escape");
                         unsigned cp = 0;
-                        for (int k = 0; k < 4; ++k) {
-                            int h = hex(s_[i_ + k]);
-                            if (h < 0) return error("invalid \\u escape");
-                            cp = cp * 16 + static_cast<unsigned>(h);
+                        if (!hex4(cp)) return error("invalid \\u escape");
+                        if (cp >= 0xDC00 && cp <= 0xDFFF) return error("lone low surrogate in \\u escape");
+                        if (cp >= 0xD800 && cp <= 0xDBFF) {
+                            // A high surrogate must be followed by \uDC00-\uDFFF: together one code point.
+                            unsigned low = 0;
+                            if (s_.substr(i_, 2) != "\\u") return error("lone high surrogate in \\u escape");
+                            i_ += 2;
+                            if (!hex4(low) || low < 0xDC00 || low > 0xDFFF) return error("invalid surrogate pair");
+                            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
                         }
-                        i_ += 4;
                         if (decoded) append_utf8(*decoded, cp);
                         ++chars;
                         continue;
@@ -165,14 +172,32 @@ private:
         return error("unterminated string");
     }
 
+    // Reads four hex digits at i_ into cp.
+    bool hex4(unsigned& cp) {
+        if (i_ + 4 > s_.size()) return false;
+        cp = 0;
+        for (int k = 0; k < 4; ++k) {
+            int h = hex(s_[i_ + static_cast<std::size_t>(k)]);
+            if (h < 0) return false;
+            cp = cp * 16 + static_cast<unsigned>(h);
+        }
+        i_ += 4;
+        return true;
+    }
+
     static void append_utf8(std::string& out, unsigned cp) {
         if (cp < 0x80) {
             out.push_back(static_cast<char>(cp));
         } else if (cp < 0x800) {
             out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
             out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-        } else {
+        } else if (cp < 0x10000) {
             out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+            out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+        } else {
+            out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+            out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
             out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
             out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
         }
@@ -182,8 +207,8 @@ private:
         if (key == "model") return member::model;
         if (key == "stream") return member::stream;
         if (key == "stream_options") return member::stream_options;
-        if (key == "max_tokens" || key == "max_completion_tokens" || key == "max_output_tokens")
-            return member::max_tokens;
+        if (key == "max_tokens") return member::max_tokens;
+        if (key == "max_completion_tokens" || key == "max_output_tokens") return member::max_completion_tokens;
         if (key == "messages" || key == "prompt" || key == "input" || key == "instructions")
             return member::prompt;
         return member::other;
@@ -204,6 +229,16 @@ private:
             std::size_t ignored = 0;
             if (!string(nullptr, ignored)) return false;
             std::string_view key = s_.substr(key_begin, i_ - key_begin - 1);
+            // An escaped name ("mod\u0065l") means the same member to the upstream: decode it so
+            // it cannot slip past routing. Rare, so the copy is only made then.
+            std::string decoded_key;
+            if (key.find('\\') != std::string_view::npos) {
+                std::size_t end = i_;
+                i_ = key_begin - 1;
+                string(&decoded_key, ignored);
+                i_ = end;
+                key = decoded_key;
+            }
             if (!expect(':')) return false;
 
             member m = parent == member::prompt ? member::prompt : member::other;
@@ -257,6 +292,7 @@ private:
     body_facts& out_;
     std::size_t i_ = 0;
     std::optional<body_error> error_;
+    bool max_tokens_seen_ = false;
 };
 
 void append_json_string(std::string& out, std::string_view s) {

@@ -33,6 +33,21 @@ bool starts_with_nocase(std::string_view s, std::string_view prefix) {
     return s.size() >= prefix.size() && boost::beast::iequals(s.substr(0, prefix.size()), prefix);
 }
 
+// Whether `name` is one of the comma-separated tokens of the Connection header: such headers
+// are hop-by-hop too (RFC 9110 §7.6.1).
+bool named_in_connection(std::string_view connection, std::string_view name) {
+    while (!connection.empty()) {
+        auto comma = connection.find(',');
+        std::string_view token = connection.substr(0, comma);
+        while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+        while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+        if (!token.empty() && boost::beast::iequals(token, name)) return true;
+        if (comma == std::string_view::npos) break;
+        connection.remove_prefix(comma + 1);
+    }
+    return false;
+}
+
 }  // namespace
 
 std::string upstream_target(const config::region& region, const config::deployment& dep, operation op) {
@@ -54,16 +69,19 @@ bool model_in_body(const config::region& region, operation op) {
 
 std::string upstream_host(const config::endpoint& ep) {
     bool default_port = (ep.tls && ep.port == 443) || (!ep.tls && ep.port == 80);
-    if (default_port) return ep.host;
-    return ep.host + ":" + std::to_string(ep.port);
+    std::string host = ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host;  // IPv6 literal
+    if (default_port) return host;
+    return host + ":" + std::to_string(ep.port);
 }
 
 void copy_request_headers(const bhttp::fields& from, bhttp::fields& to) {
+    std::string_view connection = from[bhttp::field::connection];
     for (const auto& f : from) {
         bhttp::field id = f.name();
         if (is_hop_by_hop(id) || id == bhttp::field::authorization) continue;
         std::string_view name = f.name_string();
         if (boost::beast::iequals(name, "api-key") || starts_with_nocase(name, "x-spillway-")) continue;
+        if (!connection.empty() && named_in_connection(connection, name)) continue;
         to.insert(name, f.value());
     }
 }
@@ -77,8 +95,10 @@ void set_upstream_credentials(const config::region& region, bhttp::fields& to) {
 }
 
 void copy_response_headers(const bhttp::fields& from, bhttp::fields& to) {
+    std::string_view connection = from[bhttp::field::connection];
     for (const auto& f : from) {
         if (is_hop_by_hop(f.name())) continue;
+        if (!connection.empty() && named_in_connection(connection, f.name_string())) continue;
         to.insert(f.name_string(), f.value());
     }
 }

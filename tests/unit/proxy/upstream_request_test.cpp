@@ -1,0 +1,369 @@
+// Unit tests for proxy/upstream_request: the upstream URL per region kind, where the deployment
+// goes, the Host header, and which headers cross the proxy in each direction.
+#include "proxy/upstream_request.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace spillway::proxy {
+namespace {
+
+namespace bhttp = boost::beast::http;
+
+config::region azure_region(std::string prefix = "") {
+    config::region r;
+    r.name = "eastus";
+    r.kind = config::region_kind::azure;
+    r.upstream = {true, "contoso-eastus.openai.azure.com", 443, std::move(prefix)};
+    r.api_key = "region-key-east";
+    return r;
+}
+
+config::region openai_region(std::string prefix = "/v1") {
+    config::region r;
+    r.name = "openai";
+    r.kind = config::region_kind::openai;
+    r.upstream = {true, "api.openai.com", 443, std::move(prefix)};
+    r.api_key = "sk-region";
+    return r;
+}
+
+config::deployment gpt4o() {
+    config::deployment d;
+    d.model = "gpt-4o";
+    d.name = "gpt4o-deployment";
+    d.api_version = "2024-10-21";
+    return d;
+}
+
+std::vector<std::string> values(const bhttp::fields& f, std::string_view name) {
+    std::vector<std::string> out;
+    auto [b, e] = f.equal_range(name);
+    for (auto it = b; it != e; ++it) out.emplace_back(it->value());
+    return out;
+}
+
+std::size_t field_count(const bhttp::fields& f) { return static_cast<std::size_t>(std::distance(f.begin(), f.end())); }
+
+// ---------------------------------------------------------------------------------------------
+// upstream_target / model_in_body
+
+TEST(UpstreamTarget, AzureClassicUrlForEachOperation) {
+    auto region = azure_region();
+    auto dep = gpt4o();
+    EXPECT_EQ(upstream_target(region, dep, operation::chat_completions),
+              "/openai/deployments/gpt4o-deployment/chat/completions?api-version=2024-10-21");
+    EXPECT_EQ(upstream_target(region, dep, operation::completions),
+              "/openai/deployments/gpt4o-deployment/completions?api-version=2024-10-21");
+    EXPECT_EQ(upstream_target(region, dep, operation::embeddings),
+              "/openai/deployments/gpt4o-deployment/embeddings?api-version=2024-10-21");
+}
+
+TEST(UpstreamTarget, AzureUsesTheDeploymentsOwnApiVersion) {
+    auto region = azure_region();
+    auto dep = gpt4o();
+    dep.name = "emb-small";
+    dep.api_version = "2024-08-01-preview";
+    EXPECT_EQ(upstream_target(region, dep, operation::embeddings),
+              "/openai/deployments/emb-small/embeddings?api-version=2024-08-01-preview");
+}
+
+TEST(UpstreamTarget, AzurePathPrefixIsPreserved) {
+    auto region = azure_region("/apim/aoai-east");
+    EXPECT_EQ(upstream_target(region, gpt4o(), operation::chat_completions),
+              "/apim/aoai-east/openai/deployments/gpt4o-deployment/chat/completions?api-version=2024-10-21");
+    EXPECT_EQ(upstream_target(region, gpt4o(), operation::responses), "/apim/aoai-east/openai/v1/responses");
+}
+
+TEST(UpstreamTarget, AzureResponsesUsesTheV1Form) {
+    EXPECT_EQ(upstream_target(azure_region(), gpt4o(), operation::responses), "/openai/v1/responses");
+}
+
+TEST(UpstreamTarget, OpenaiKindAppendsTheOperationToThePrefix) {
+    auto region = openai_region("/v1");
+    auto dep = gpt4o();
+    EXPECT_EQ(upstream_target(region, dep, operation::chat_completions), "/v1/chat/completions");
+    EXPECT_EQ(upstream_target(region, dep, operation::completions), "/v1/completions");
+    EXPECT_EQ(upstream_target(region, dep, operation::embeddings), "/v1/embeddings");
+    EXPECT_EQ(upstream_target(region, dep, operation::responses), "/v1/responses");
+    EXPECT_EQ(upstream_target(openai_region(""), dep, operation::chat_completions), "/chat/completions");
+    EXPECT_EQ(upstream_target(openai_region("/openai/v1"), dep, operation::embeddings), "/openai/v1/embeddings");
+    // No deployment name or api-version in an OpenAI-style URL.
+    EXPECT_EQ(upstream_target(region, dep, operation::chat_completions).find("gpt4o"), std::string::npos);
+    EXPECT_EQ(upstream_target(region, dep, operation::chat_completions).find('?'), std::string::npos);
+}
+
+TEST(ModelInBody, OpenaiAlwaysAzureOnlyForResponses) {
+    for (operation op : {operation::chat_completions, operation::completions, operation::embeddings, operation::responses})
+        EXPECT_TRUE(model_in_body(openai_region(), op)) << op_path(op);
+    EXPECT_FALSE(model_in_body(azure_region(), operation::chat_completions));
+    EXPECT_FALSE(model_in_body(azure_region(), operation::completions));
+    EXPECT_FALSE(model_in_body(azure_region(), operation::embeddings));
+    EXPECT_TRUE(model_in_body(azure_region(), operation::responses));
+}
+
+// ---------------------------------------------------------------------------------------------
+// upstream_host
+
+TEST(UpstreamHost, DefaultPortsAreOmitted) {
+    EXPECT_EQ(upstream_host({true, "contoso.openai.azure.com", 443, ""}), "contoso.openai.azure.com");
+    EXPECT_EQ(upstream_host({false, "mock.local", 80, ""}), "mock.local");
+}
+
+TEST(UpstreamHost, OtherPortsAreKept) {
+    EXPECT_EQ(upstream_host({true, "contoso.openai.azure.com", 8443, ""}), "contoso.openai.azure.com:8443");
+    EXPECT_EQ(upstream_host({false, "127.0.0.1", 8080, "/prefix"}), "127.0.0.1:8080");
+    // The default of the *other* scheme is not a default here.
+    EXPECT_EQ(upstream_host({true, "h", 80, ""}), "h:80");
+    EXPECT_EQ(upstream_host({false, "h", 443, ""}), "h:443");
+}
+
+// Regression: The config loader stores an IPv6 host without its brackets (src/config/loader.cpp,
+// `host = authority.substr(1, close - 1)`), and upstream_host() writes it back bare, so an endpoint
+// of http://[::1]:8080 gets `Host: ::1:8080`, which is not a valid Host header (RFC 9110 §7.2 / RFC
+// 3986 IP-literal).
+TEST(UpstreamHost, Ipv6HostsAreBracketed) {
+    EXPECT_EQ(upstream_host({false, "::1", 8080, ""}), "[::1]:8080");
+    EXPECT_EQ(upstream_host({true, "2001:db8::5", 443, ""}), "[2001:db8::5]");
+}
+
+// ---------------------------------------------------------------------------------------------
+// copy_request_headers / set_upstream_credentials
+
+bhttp::fields client_headers() {
+    bhttp::fields f;
+    f.set("Host", "spillway.internal:8080");
+    f.set("Content-Type", "application/json");
+    f.set("Content-Length", "123");
+    f.set("User-Agent", "AzureOpenAI/Python 1.40.0");
+    f.set("Accept", "application/json");
+    f.set("api-key", "client-secret-1");
+    f.set("Authorization", "Bearer client-secret-2");
+    f.set("Connection", "keep-alive");
+    f.set("Keep-Alive", "timeout=5");
+    f.set("Transfer-Encoding", "chunked");
+    f.set("TE", "trailers");
+    f.set("Trailer", "x-checksum");
+    f.set("Upgrade", "h2c");
+    f.set("Proxy-Authorization", "Basic Zm9vOmJhcg==");
+    f.set("Proxy-Connection", "keep-alive");
+    f.set("Proxy-Authenticate", "Basic");
+    f.set("Expect", "100-continue");
+    f.set("x-spillway-data-zone", "eu");
+    f.set("X-Spillway-Debug", "1");
+    f.set("x-ms-client-request-id", "6b1e0c2a-7f0b-4f7e-9d3a-1c2b3d4e5f60");
+    f.set("x-stainless-lang", "python");
+    f.set("X-Stainless-Retry-Count", "0");
+    f.set("OpenAI-Organization", "org-123");
+    return f;
+}
+
+TEST(CopyRequestHeaders, KeepsEndToEndHeaders) {
+    bhttp::fields to;
+    copy_request_headers(client_headers(), to);
+    EXPECT_EQ(to["Content-Type"], "application/json");
+    EXPECT_EQ(to["User-Agent"], "AzureOpenAI/Python 1.40.0");
+    EXPECT_EQ(to["Accept"], "application/json");
+    EXPECT_EQ(to["x-ms-client-request-id"], "6b1e0c2a-7f0b-4f7e-9d3a-1c2b3d4e5f60");
+    EXPECT_EQ(to["x-stainless-lang"], "python");
+    EXPECT_EQ(to["x-stainless-retry-count"], "0");
+    EXPECT_EQ(to["OpenAI-Organization"], "org-123");
+}
+
+TEST(CopyRequestHeaders, DropsCredentialsHopByHopFramingAndSpillwayHeaders) {
+    bhttp::fields to;
+    copy_request_headers(client_headers(), to);
+    for (std::string_view name : {"api-key", "Authorization", "Host", "Content-Length", "Connection", "Keep-Alive",
+                                  "Transfer-Encoding", "TE", "Trailer", "Upgrade", "Proxy-Authorization",
+                                  "Proxy-Connection", "Proxy-Authenticate", "Expect", "x-spillway-data-zone",
+                                  "x-spillway-debug"}) {
+        EXPECT_EQ(to.count(name), 0u) << name << " was forwarded";
+    }
+    EXPECT_EQ(field_count(to), 7u);
+}
+
+TEST(CopyRequestHeaders, NameMatchingIsCaseInsensitive) {
+    bhttp::fields from;
+    from.insert("API-KEY", "k1");
+    from.insert("Api-Key", "k2");
+    from.insert("AUTHORIZATION", "Bearer k3");
+    from.insert("authorization", "Bearer k4");
+    from.insert("HOST", "h");
+    from.insert("content-length", "1");
+    from.insert("CONNECTION", "close");
+    from.insert("transfer-encoding", "chunked");
+    from.insert("X-SPILLWAY-DATA-ZONE", "eu");
+    from.insert("x-SpillWay-anything", "1");
+    from.insert("CONTENT-TYPE", "application/json");
+    from.insert("X-STAINLESS-OS", "Linux");
+    bhttp::fields to;
+    copy_request_headers(from, to);
+    EXPECT_EQ(field_count(to), 2u);
+    EXPECT_EQ(to[bhttp::field::content_type], "application/json");
+    EXPECT_EQ(to["x-stainless-os"], "Linux");
+}
+
+TEST(CopyRequestHeaders, NearMissNamesAreNotDropped) {
+    bhttp::fields from;
+    from.insert("x-api-key", "not ours");
+    from.insert("api-key-hint", "x");
+    from.insert("x-spillway", "no dash after the prefix");
+    from.insert("spillway-region", "x");
+    from.insert("x-authorization-context", "x");
+    bhttp::fields to;
+    copy_request_headers(from, to);
+    EXPECT_EQ(field_count(to), 5u);
+    EXPECT_EQ(to["x-api-key"], "not ours");
+    EXPECT_EQ(to["x-spillway"], "no dash after the prefix");
+}
+
+TEST(CopyRequestHeaders, RepeatedHeadersKeepEveryValueInOrder) {
+    bhttp::fields from;
+    from.insert("x-stainless-custom", "a");
+    from.insert("Accept", "text/event-stream");
+    from.insert("x-stainless-custom", "b");
+    bhttp::fields to;
+    copy_request_headers(from, to);
+    EXPECT_EQ(values(to, "x-stainless-custom"), (std::vector<std::string>{"a", "b"}));
+    EXPECT_EQ(to["Accept"], "text/event-stream");
+}
+
+// Regression: RFC 9110 §7.6.1 requires a proxy to also remove every header named in the Connection
+// header (`Connection: close, X-Hop`). They are forwarded today.
+TEST(CopyRequestHeaders, HeadersNamedByConnectionAreHopByHop) {
+    bhttp::fields from;
+    from.insert("Connection", "close, X-Hop-Only");
+    from.insert("X-Hop-Only", "1");
+    from.insert("Content-Type", "application/json");
+    bhttp::fields to;
+    copy_request_headers(from, to);
+    EXPECT_EQ(to.count("X-Hop-Only"), 0u);
+    EXPECT_EQ(to[bhttp::field::content_type], "application/json");
+
+    bhttp::fields res_to;
+    copy_response_headers(from, res_to);
+    EXPECT_EQ(res_to.count("X-Hop-Only"), 0u);
+}
+
+TEST(SetUpstreamCredentials, AzureUsesApiKey) {
+    bhttp::fields to;
+    set_upstream_credentials(azure_region(), to);
+    EXPECT_EQ(to["api-key"], "region-key-east");
+    EXPECT_EQ(to.count(bhttp::field::authorization), 0u);
+    EXPECT_EQ(field_count(to), 1u);
+}
+
+TEST(SetUpstreamCredentials, OpenaiUsesBearer) {
+    bhttp::fields to;
+    set_upstream_credentials(openai_region(), to);
+    EXPECT_EQ(to[bhttp::field::authorization], "Bearer sk-region");
+    EXPECT_EQ(to.count("api-key"), 0u);
+    EXPECT_EQ(field_count(to), 1u);
+}
+
+TEST(SetUpstreamCredentials, EmptyKeySetsNothing) {
+    for (auto region : {azure_region(), openai_region()}) {
+        region.api_key.clear();
+        bhttp::fields to;
+        to.set("Content-Type", "application/json");
+        set_upstream_credentials(region, to);
+        EXPECT_EQ(to.count("api-key"), 0u);
+        EXPECT_EQ(to.count(bhttp::field::authorization), 0u);
+        EXPECT_EQ(field_count(to), 1u);
+    }
+}
+
+TEST(SetUpstreamCredentials, ReplacesRatherThanAppends) {
+    bhttp::fields to;
+    to.set("API-KEY", "stale");
+    set_upstream_credentials(azure_region(), to);
+    EXPECT_EQ(values(to, "api-key"), (std::vector<std::string>{"region-key-east"}));
+    to.set(bhttp::field::authorization, "Bearer stale");
+    set_upstream_credentials(openai_region(), to);
+    EXPECT_EQ(values(to, "authorization"), (std::vector<std::string>{"Bearer sk-region"}));
+}
+
+// The flow proxy.cpp uses: the client's key never reaches the upstream, the region's does.
+TEST(UpstreamHeaders, ClientKeyIsReplacedByTheRegionKey) {
+    for (auto region : {azure_region(), openai_region()}) {
+        bhttp::fields to;
+        copy_request_headers(client_headers(), to);
+        set_upstream_credentials(region, to);
+        for (const auto& f : to) {
+            EXPECT_EQ(std::string(f.value()).find("client-secret"), std::string::npos)
+                << f.name_string() << ": " << f.value();
+        }
+        if (region.kind == config::region_kind::azure) {
+            EXPECT_EQ(values(to, "api-key"), (std::vector<std::string>{"region-key-east"}));
+            EXPECT_EQ(to.count(bhttp::field::authorization), 0u);
+        } else {
+            EXPECT_EQ(values(to, "authorization"), (std::vector<std::string>{"Bearer sk-region"}));
+            EXPECT_EQ(to.count("api-key"), 0u);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// copy_response_headers
+
+TEST(CopyResponseHeaders, KeepsCorrelationAndRateLimitHeaders) {
+    bhttp::fields from;
+    from.set("Content-Type", "application/json");
+    from.set("x-request-id", "req-1");
+    from.set("apim-request-id", "apim-2");
+    from.set("x-ms-client-request-id", "cli-3");
+    from.set("x-ratelimit-remaining-requests", "479");
+    from.set("x-ratelimit-remaining-tokens", "79000");
+    from.set("x-ratelimit-limit-requests", "80");
+    from.set("x-ratelimit-limit-tokens", "80000");
+    from.set("retry-after", "2");
+    from.set("retry-after-ms", "1500");
+    from.set("x-ms-region", "East US");
+    from.set("azureml-model-session", "d008-20240215231538");
+    from.insert("Set-Cookie", "a=1");
+    from.insert("Set-Cookie", "b=2");
+    from.set("Content-Length", "42");
+    from.set("Transfer-Encoding", "chunked");
+    from.set("Connection", "keep-alive");
+    from.set("Keep-Alive", "timeout=5");
+    from.set("Trailer", "x-checksum");
+    from.set("Upgrade", "h2c");
+    from.set("Proxy-Authenticate", "Basic");
+    bhttp::fields to;
+    copy_response_headers(from, to);
+
+    EXPECT_EQ(to[bhttp::field::content_type], "application/json");
+    EXPECT_EQ(to["x-request-id"], "req-1");
+    EXPECT_EQ(to["apim-request-id"], "apim-2");
+    EXPECT_EQ(to["x-ms-client-request-id"], "cli-3");
+    EXPECT_EQ(to["x-ratelimit-remaining-requests"], "479");
+    EXPECT_EQ(to["x-ratelimit-remaining-tokens"], "79000");
+    EXPECT_EQ(to["x-ratelimit-limit-requests"], "80");
+    EXPECT_EQ(to["x-ratelimit-limit-tokens"], "80000");
+    EXPECT_EQ(to["retry-after"], "2");
+    EXPECT_EQ(to["retry-after-ms"], "1500");
+    EXPECT_EQ(to["x-ms-region"], "East US");
+    EXPECT_EQ(to["azureml-model-session"], "d008-20240215231538");
+    EXPECT_EQ(values(to, "set-cookie"), (std::vector<std::string>{"a=1", "b=2"}));
+
+    for (std::string_view name :
+         {"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Trailer", "Upgrade", "Proxy-Authenticate"})
+        EXPECT_EQ(to.count(name), 0u) << name << " was copied";
+    EXPECT_EQ(field_count(to), 14u);
+}
+
+TEST(CopyResponseHeaders, AppendsToWhatIsAlreadyThere) {
+    bhttp::fields from;
+    from.set("x-request-id", "req-1");
+    bhttp::fields to;
+    to.set("x-spillway-region", "eastus");
+    copy_response_headers(from, to);
+    EXPECT_EQ(to["x-spillway-region"], "eastus");
+    EXPECT_EQ(to["x-request-id"], "req-1");
+}
+
+}  // namespace
+}  // namespace spillway::proxy
