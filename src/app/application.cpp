@@ -2,6 +2,7 @@
 
 #include "app/admin.hpp"
 #include "config/loader.hpp"
+#include "core/log.hpp"
 #include "http/tls.hpp"
 
 #include <spdlog/spdlog.h>
@@ -49,7 +50,7 @@ void run_io(net::io_context& io, const char* what) {
 }  // namespace
 
 application::application(std::shared_ptr<const config::root> cfg, std::string config_path)
-    : config_path_(std::move(config_path)), snapshots_(std::move(cfg), clock_) {}
+    : config_path_(std::move(config_path)), snapshots_(std::move(cfg), clock_, metrics_) {}
 
 application::~application() {
     if (!stopped_) shutdown(0ms);
@@ -61,11 +62,12 @@ void application::start() {
     if (cfg.listen.tls) server_tls_ = http::make_server_tls(cfg.listen.tls->cert_file, cfg.listen.tls->key_file);
 
     unsigned n = cfg.workers ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
+    std::shared_ptr<spdlog::logger> access_log = cfg.log.access_log ? core::make_access_logger() : nullptr;
     auto limits = limits_of(cfg);
     std::uint16_t port = cfg.listen.port;
     for (unsigned i = 0; i < n; ++i) {
         auto w = std::make_unique<worker>();
-        w->handler = std::make_unique<proxy::handler>(w->io, snapshots_, clock_);
+        w->handler = std::make_unique<proxy::handler>(w->io, snapshots_, clock_, access_log, i);
         // Every worker accepts on the same port (SO_REUSEPORT); with port 0 the first picks it.
         w->listener = std::make_unique<http::listener>(w->io, endpoint_of(cfg.listen, port), true, limits,
                                                        server_tls_.get(), *w->handler, gate_, clock_);
@@ -74,7 +76,7 @@ void application::start() {
     }
     data_port_ = port;
 
-    admin_handler_ = std::make_unique<admin_handler>(snapshots_, [this] { return reload(); });
+    admin_handler_ = std::make_unique<admin_handler>(snapshots_, metrics_, gate_, clock_, [this] { return reload(); });
     auto admin_limits = limits;
     admin_limits.max_body_bytes = 1 << 20;
     admin_listener_ = std::make_unique<http::listener>(admin_io_, endpoint_of(cfg.admin, cfg.admin.port), false,
@@ -147,15 +149,19 @@ std::vector<std::string> application::reload() {
     for (const auto& p : loaded.problems) problems.push_back(p.to_string());
     if (!problems.empty()) {
         for (const auto& p : problems) spdlog::error("reload rejected: {}", p);
+        metrics_.reloads_error().Increment();
         return problems;
     }
     try {
         snapshots_.publish(loaded.config);
     } catch (const std::exception& e) {
         spdlog::error("reload rejected: {}", e.what());
+        metrics_.reloads_error().Increment();
         return {e.what()};
     }
-    spdlog::info("config reloaded from {}", config_path_);
+    metrics_.reloads_ok().Increment();
+    spdlog::info("config reloaded from {}: listen, admin, workers and log settings apply at the next restart",
+                 config_path_);
     return {};
 }
 

@@ -7,6 +7,7 @@
 #include "core/clock.hpp"
 #include "core/net.hpp"
 #include "http/server.hpp"
+#include "metrics/registry.hpp"
 #include "proxy/proxy.hpp"
 #include "proxy/snapshot.hpp"
 
@@ -52,6 +53,7 @@ private:
 
     std::string config_path_;
     core::steady_clock clock_;
+    metrics::registry metrics_;
     proxy::snapshot_holder snapshots_;
     http::connection_gate gate_;
     http::connection_gate admin_gate_;

@@ -19,4 +19,13 @@ void setup_logging(std::string_view level, std::string_view format) {
         spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 }
 
+std::shared_ptr<spdlog::logger> make_access_logger() {
+    auto sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+    auto logger = std::make_shared<spdlog::logger>("access", sink);
+    logger->set_pattern("%v");
+    logger->set_level(spdlog::level::info);
+    logger->flush_on(spdlog::level::info);
+    return logger;
+}
+
 }  // namespace spillway::core

@@ -46,6 +46,7 @@ std::optional<quota::reservation> deployment_state::begin(std::uint64_t estimate
     if (!breaker_.allow()) return std::nullopt;
     ++inflight_;
     ++requests_;
+    recent_.add(clock_.now(), 1);
     return headroom_.reserve(clock_.now(), estimated_tokens);
 }
 
@@ -119,6 +120,7 @@ deployment_report deployment_state::report() {
     r.inflight = inflight_;
     r.requests = requests_;
     r.errors = errors_;
+    r.requests_last_minute = recent_.total(now);
     return r;
 }
 

@@ -40,6 +40,7 @@ struct deployment_report {
     std::uint64_t inflight = 0;
     std::uint64_t requests = 0;
     std::uint64_t errors = 0;
+    std::uint64_t requests_last_minute = 0;
     bool available = true;
 };
 
@@ -72,6 +73,7 @@ private:
     health::ewma latency_;
     health::ewma ttfb_;
     quota::headroom headroom_;
+    quota::sliding_window recent_{std::chrono::seconds(60)};  // requests sent, for traffic shares
     std::uint64_t inflight_ = 0;
     std::uint64_t requests_ = 0;
     std::uint64_t errors_ = 0;

@@ -3,6 +3,7 @@
 #include "proxy/proxy.hpp"
 
 #include "http/sse.hpp"
+#include "metrics/registry.hpp"
 #include "proxy/openai_error.hpp"
 #include "proxy/upstream_request.hpp"
 
@@ -11,6 +12,7 @@
 #include <boost/beast/http/span_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <nlohmann/json.hpp>
+#include <spdlog/fmt/chrono.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -25,6 +27,8 @@ namespace bhttp = boost::beast::http;
 using namespace std::chrono_literals;
 
 struct handler::request_context {
+    request_record& rec;
+    std::vector<std::unique_ptr<http::upstream_pool>>& pools;
     http::request& req;
     http::any_stream& client;
     const snapshot& snap;
@@ -37,7 +41,6 @@ struct handler::request_context {
     core::time_point deadline;
     bool client_keep_alive = true;
     std::vector<routing::target_id> tried;
-    std::vector<attempt_record> attempts;
 };
 
 struct handler::attempt_result {
@@ -99,6 +102,28 @@ void record_outcome(deployment_state& state, quota::reservation& reservation, co
     state.on_succeeded(elapsed);
 }
 
+double seconds(core::clock_duration d) { return std::chrono::duration<double>(d).count(); }
+
+void record_attempt_metrics(metrics::deployment_metrics& m, const attempt_record& a, bool completed) {
+    if (a.status)
+        m.upstream_requests.increment(a.status);
+    else
+        m.upstream_requests.increment(outcome_of(a));
+    if (a.ttfb) m.ttfb.Observe(seconds(*a.ttfb));
+    if (completed) m.latency.Observe(seconds(a.duration));
+}
+
+// The attempt failed and the request went on to another deployment.
+void count_retry(const snapshot& snap, const attempt_record& failed) {
+    auto outcome = outcome_of(failed);
+    auto reason = metrics::retry_reason::server_error;
+    if (outcome == "throttled") reason = metrics::retry_reason::throttled;
+    else if (outcome == "connect_error") reason = metrics::retry_reason::connect_error;
+    else if (outcome == "timeout") reason = metrics::retry_reason::timeout;
+    else if (outcome == "upstream_reset") reason = metrics::retry_reason::upstream_reset;
+    snap.target_metrics[failed.target]->retries[static_cast<std::size_t>(reason)]->Increment();
+}
+
 std::chrono::milliseconds client_wait(core::time_point at, core::time_point now) {
     // SDKs honour retry-after only up to 60 s (AZURE.md §6): never promise more.
     auto wait = std::chrono::ceil<std::chrono::milliseconds>(at - now);
@@ -114,16 +139,23 @@ std::string models_json(const routing::catalog& cat) {
 
 }  // namespace
 
-handler::handler(net::io_context& io, snapshot_holder& snapshots, core::clock& clock)
-    : io_(io), snapshots_(snapshots), clock_(clock) {}
+handler::handler(net::io_context& io, snapshot_holder& snapshots, core::clock& clock,
+                 std::shared_ptr<spdlog::logger> access_log, unsigned worker)
+    : io_(io), snapshots_(snapshots), clock_(clock), access_log_(std::move(access_log)) {
+    // Request ids: random per process start, then worker and a counter: unique without coordination.
+    char prefix[24];
+    std::snprintf(prefix, sizeof prefix, "%08x-%u-", static_cast<unsigned>(random_.next_unit() * 4294967295.0), worker);
+    id_prefix_ = prefix;
+}
 
 const snapshot& handler::refresh() {
     auto version = snapshots_.version();
     if (version != snapshot_version_) {
         snapshot_ = snapshots_.current();
         snapshot_version_ = version;
-        // New config, new pools: idle connections of the old ones close as they are dropped.
-        pools_.clear();
+        // New config, new pools: idle connections of the old ones close when the last request
+        // using them ends.
+        auto pools = std::make_shared<pool_set>();
         const auto& cfg = *snapshot_->config;
         for (std::size_t i = 0; i < cfg.regions.size(); ++i) {
             const auto& r = cfg.regions[i];
@@ -135,8 +167,9 @@ const snapshot& handler::refresh() {
             t.verify_host = r.tls_verify;
             t.connect_timeout = cfg.routing.connect_timeout;
             t.max_idle = cfg.limits.upstream_idle_per_region;
-            pools_.push_back(std::make_unique<http::upstream_pool>(io_, std::move(t)));
+            pools->push_back(std::make_unique<http::upstream_pool>(io_, std::move(t)));
         }
+        pools_ = std::move(pools);
     }
     return *snapshot_;
 }
@@ -157,7 +190,10 @@ http::string_response handler::reject(http::read_failure why, unsigned version) 
                       "Transfer-Encoding, or an invalid header).", version);
 }
 
-awaitable<bool> handler::reply(http::any_stream& client, http::string_response res, bool keep_alive) {
+awaitable<bool> handler::reply(request_record& rec, http::any_stream& client, http::string_response res,
+                               bool keep_alive) {
+    rec.status = res.result_int();
+    res.set("x-spillway-request-id", rec.id);
     res.keep_alive(keep_alive);
     client.tcp_layer().expires_after(refresh().config->limits.idle_timeout);
     bool ok = co_await http::write_response(client, res);
@@ -165,23 +201,52 @@ awaitable<bool> handler::reply(http::any_stream& client, http::string_response r
 }
 
 awaitable<bool> handler::serve(http::request& req, http::any_stream& client, const http::connection_info& info) {
-    const snapshot& snap = refresh();
+    // The snapshot is held for the whole request: a reload meanwhile must not free what it uses.
+    refresh();
+    std::shared_ptr<const snapshot> snap = snapshot_;
+    std::shared_ptr<pool_set> pools = pools_;
+    request_record rec;
+    rec.id = id_prefix_ + std::to_string(++next_id_);
+    rec.started = info.request_started;
+    rec.method = std::string(req.method_string());
+    rec.path = std::string(req.target().substr(0, req.target().find('?')));
+    bool keep_alive = co_await handle(req, client, info, rec);
+    finish(*snap, rec);
+    co_return keep_alive;
+}
+
+void handler::finish(const snapshot& snap, request_record& rec) {
+    auto total = clock_.now() - rec.started;
+    auto& model = rec.model_index ? *snap.model_metrics[*rec.model_index] : *snap.unmatched_metrics;
+    model.requests.increment(rec.status);
+    model.duration.Observe(std::chrono::duration<double>(total).count());
+    if (access_log_) {
+        auto now = std::chrono::system_clock::now();
+        access_log_->info(format_access_log(rec, snap.catalog, total, fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", now)));
+    }
+}
+
+awaitable<bool> handler::handle(http::request& req, http::any_stream& client, const http::connection_info& info,
+                                request_record& rec) {
+    const snapshot& snap = *snapshot_;
     const bool keep_alive = req.keep_alive();
     const unsigned version = req.version();
     api_route route = classify_route(req.method() == bhttp::verb::post, req.method() == bhttp::verb::get, req.target());
     if (route.what == api_route::kind::not_found)
-        co_return co_await reply(client, make_error(404, "invalid_request_error", "unknown_url",
+        co_return co_await reply(rec, client, make_error(404, "invalid_request_error", "unknown_url",
                                                     "Unknown request URL: " + std::string(req.method_string()) + " " +
                                                         std::string(req.target().substr(0, req.target().find('?'))) +
                                                         ".", version), keep_alive);
     if (route.what == api_route::kind::method_not_allowed)
-        co_return co_await reply(client, make_error(405, "invalid_request_error", "method_not_allowed",
+        co_return co_await reply(rec, client, make_error(405, "invalid_request_error", "method_not_allowed",
                                                     "Method " + std::string(req.method_string()) +
                                                         " is not allowed for this URL.", version), keep_alive);
 
     auto presented = client_auth::presented_key(req["api-key"], req[bhttp::field::authorization]);
-    if (!snap.auth.check(presented).allowed)
-        co_return co_await reply(client, make_error(401, "invalid_request_error", "invalid_api_key",
+    const auto verdict = snap.auth.check(presented);
+    if (verdict.key_index) rec.client = snap.config->auth.keys[*verdict.key_index].name;
+    if (!verdict.allowed)
+        co_return co_await reply(rec, client, make_error(401, "invalid_request_error", "invalid_api_key",
                                                     presented.empty() ? "Missing API key: send it as 'api-key: KEY' or 'Authorization: Bearer KEY'."
                                                                       : "Incorrect API key provided.", version), keep_alive);
 
@@ -189,40 +254,46 @@ awaitable<bool> handler::serve(http::request& req, http::any_stream& client, con
         http::string_response res{bhttp::status::ok, version};
         res.set(bhttp::field::content_type, "application/json");
         res.body() = models_json(snap.catalog);
-        co_return co_await reply(client, std::move(res), keep_alive);
+        co_return co_await reply(rec, client, std::move(res), keep_alive);
     }
 
     body_facts body;
     if (auto err = inspect_body(req.body(), body))
-        co_return co_await reply(client, make_error(400, "invalid_request_error", "invalid_json",
+        co_return co_await reply(rec, client, make_error(400, "invalid_request_error", "invalid_json",
                                                     "We could not parse the JSON body of your request: " + err->message,
                                                     version), keep_alive);
     std::string_view model_name = route.path_deployment.empty() ? std::string_view(body.model) : route.path_deployment;
     if (model_name.empty())
-        co_return co_await reply(client, make_error(400, "invalid_request_error", "missing_model",
+        co_return co_await reply(rec, client, make_error(400, "invalid_request_error", "missing_model",
                                                     "You must provide a model parameter.", version), keep_alive);
     const routing::model_entry* model = snap.catalog.find(model_name);
+    if (model) {
+        rec.model = model->name;
+        rec.model_index = static_cast<std::size_t>(model - snap.catalog.models().data());
+    }
+    rec.stream = body.stream;
     if (!model)
-        co_return co_await reply(client, make_error(404, "invalid_request_error", "model_not_found",
+        co_return co_await reply(rec, client, make_error(404, "invalid_request_error", "model_not_found",
                                                     "The model `" + std::string(model_name) +
                                                         "` does not exist or is not configured in spillway.", version),
                                  keep_alive);
 
     quota::request_shape shape{body.prompt_chars, body.max_tokens, route.op != operation::embeddings};
     const std::uint64_t estimate = quota::estimate_tokens(shape, snap.config->routing.default_max_tokens);
-    if (auto key = snap.auth.check(presented).key_index) {
+    rec.estimate = estimate;
+    if (auto key = verdict.key_index) {
         auto verdict = snap.client_limits->admit(*key, clock_.now(), estimate);
         if (!verdict.admitted) {
             auto res = make_error(429, "rate_limit_exceeded", "client_rate_limit_exceeded",
                                   "Client key `" + snap.config->auth.keys[*key].name + "` is over its " +
                                       verdict.which + "-per-minute limit in spillway.", version);
             set_retry_after(res, std::chrono::ceil<std::chrono::milliseconds>(verdict.retry_after));
-            co_return co_await reply(client, std::move(res), keep_alive);
+            co_return co_await reply(rec, client, std::move(res), keep_alive);
         }
     }
 
-    request_context ctx{req, client, snap, *model, route.op, std::move(body), {}, estimate,
-                        info.request_started, {}, keep_alive, {}, {}};
+    request_context ctx{rec, *pools_, req, client, snap, *model, route.op, std::move(body), {}, estimate,
+                        info.request_started, {}, keep_alive, {}};
     ctx.facts.data_zone = req["x-spillway-data-zone"];
     ctx.facts.estimated_tokens = estimate;
     ctx.deadline = info.request_started + snap.config->routing.request_timeout;
@@ -271,11 +342,17 @@ awaitable<bool> handler::forward(request_context& ctx) {
         // Retry only if another attempt could follow; otherwise the last answer goes to the client as is.
         bool may_retry = sent < routing_cfg.max_attempts &&
                          router.pick(ctx.snap.catalog, ctx.model, ctx.facts, ctx.tried).has_value();
+        if (!ctx.rec.attempts.empty()) count_retry(ctx.snap, ctx.rec.attempts.back());
         auto began = clock_.now();
         attempt_result result = co_await attempt(ctx, ctx.snap.catalog.at(*pick), may_retry);
-        record_outcome(state, *reservation, result.record, result.client_gone, clock_.now() - began);
-        ctx.attempts.push_back(result.record);
-        if (result.answered) co_return result.keep_alive;
+        result.record.duration = clock_.now() - began;
+        record_outcome(state, *reservation, result.record, result.client_gone, result.record.duration);
+        record_attempt_metrics(*ctx.snap.target_metrics[*pick], result.record, result.answered && !result.client_gone);
+        ctx.rec.attempts.push_back(result.record);
+        if (result.answered) {
+            ctx.rec.answered_by = *pick;
+            co_return result.keep_alive;
+        }
     }
     co_return co_await answer_exhausted(ctx);
 }
@@ -284,16 +361,16 @@ awaitable<bool> handler::forward(request_context& ctx) {
 awaitable<bool> handler::answer_exhausted(request_context& ctx) {
     const unsigned version = ctx.req.version();
     const auto now = clock_.now();
-    if (remaining(ctx.deadline, clock_) <= 0ns || (!ctx.attempts.empty() && ctx.attempts.back().why == failure::timeout))
-        co_return co_await reply(ctx.client, make_error(504, "timeout", "deadline_exceeded",
+    if (remaining(ctx.deadline, clock_) <= 0ns || (!ctx.rec.attempts.empty() && ctx.rec.attempts.back().why == failure::timeout))
+        co_return co_await reply(ctx.rec, ctx.client, make_error(504, "timeout", "deadline_exceeded",
                                                         "The request did not complete within the deadline (" +
                                                             std::to_string(ctx.snap.config->routing.request_timeout.count()) +
-                                                            " ms) across " + std::to_string(ctx.attempts.size()) +
+                                                            " ms) across " + std::to_string(ctx.rec.attempts.size()) +
                                                             " attempt(s).", version), ctx.client_keep_alive);
 
     // Over every deployment of the model in the zone, tried or not: throttled ones make this a
     // 429, and the soonest recovery is when the client should come back.
-    bool throttled = std::any_of(ctx.attempts.begin(), ctx.attempts.end(), [](const attempt_record& a) { return a.status == 429; });
+    bool throttled = std::any_of(ctx.rec.attempts.begin(), ctx.rec.attempts.end(), [](const attempt_record& a) { return a.status == 429; });
     std::optional<core::time_point> soonest;
     bool any_in_zone = false;
     for (routing::target_id id : ctx.model.targets) {
@@ -308,7 +385,7 @@ awaitable<bool> handler::answer_exhausted(request_context& ctx) {
     if (!any_in_zone) {
         auto res = make_error(404, "invalid_request_error", "model_not_found",
                               "No deployment of `" + ctx.model.name + "` is configured" + zone + ".", version);
-        co_return co_await reply(ctx.client, std::move(res), ctx.client_keep_alive);
+        co_return co_await reply(ctx.rec, ctx.client, std::move(res), ctx.client_keep_alive);
     }
     auto wait = soonest ? client_wait(*soonest, now) : std::chrono::milliseconds(1000);
     if (throttled) {
@@ -317,14 +394,14 @@ awaitable<bool> handler::answer_exhausted(request_context& ctx) {
                                   " is at its rate limit; the first frees up in " + std::to_string(wait.count()) + " ms.",
                               version);
         set_retry_after(res, wait);
-        co_return co_await reply(ctx.client, std::move(res), ctx.client_keep_alive);
+        co_return co_await reply(ctx.rec, ctx.client, std::move(res), ctx.client_keep_alive);
     }
     auto res = make_error(503, "service_unavailable", "no_healthy_deployment",
                           "No healthy deployment of `" + ctx.model.name + "`" + zone + " (" +
-                              std::to_string(ctx.attempts.size()) + " attempt(s) failed); try again in " +
+                              std::to_string(ctx.rec.attempts.size()) + " attempt(s) failed); try again in " +
                               std::to_string(std::max<std::int64_t>(wait.count(), 1000)) + " ms.", version);
     set_retry_after(res, std::max(wait, std::chrono::milliseconds(1000)));
-    co_return co_await reply(ctx.client, std::move(res), ctx.client_keep_alive);
+    co_return co_await reply(ctx.rec, ctx.client, std::move(res), ctx.client_keep_alive);
 }
 
 // The pool-wide headroom of SPEC §3: what is left across every available deployment of the
@@ -347,7 +424,7 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
     attempt_result result;
     result.record.target = target.id;
     const config::region& region = *target.region;
-    http::upstream_pool& pool = *pools_[target.region_index];
+    http::upstream_pool& pool = *ctx.pools[target.region_index];
 
     // The upstream request: new URL, the region's credentials, and the body as received unless
     // the upstream reads the deployment from `model`.
@@ -393,7 +470,8 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
         result.record.status = status;
         upstream_signals signals = read_signals(parser.get());
         result.record.retry_after = signals.retry_after;
-        ctx.snap.states[target.id]->on_headers(signals, clock_.now() - sent_at);
+        result.record.ttfb = clock_.now() - sent_at;
+        ctx.snap.states[target.id]->on_headers(signals, *result.record.ttfb);
         if (may_retry && is_retry_status(ctx.snap.config->routing, status)) {
             result.record.why = failure::status;
             // Read a small body away so the connection can serve again; a large one is not worth it.
@@ -410,7 +488,10 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
             if (parser.is_done() && parser.keep_alive()) pool.release(std::move(conn));
             co_return result;
         }
-        co_return co_await relay(ctx, target, std::move(conn), parser);
+        attempt_result relayed = co_await relay(ctx, target, std::move(conn), parser);
+        relayed.record.ttfb = result.record.ttfb;
+        relayed.record.retry_after = result.record.retry_after;
+        co_return relayed;
     }
     result.record.why = failure::upstream_reset;
     co_return result;
@@ -432,7 +513,9 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
     copy_response_headers(upstream, res);
     res.set("x-spillway-region", target.region->name);
     res.set("x-spillway-deployment", target.deployment->name);
-    res.set("x-spillway-attempts", std::to_string(ctx.attempts.size() + 1));
+    res.set("x-spillway-attempts", std::to_string(ctx.rec.attempts.size() + 1));
+    res.set("x-spillway-request-id", ctx.rec.id);
+    ctx.rec.status = result.record.status;
     add_pool_headroom(ctx, res);
     if (parser.content_length())
         res.content_length(*parser.content_length());
@@ -454,6 +537,7 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
     }
 
     std::array<char, relay_chunk> chunk;
+    tail_buffer tail;  // usage comes last in a body or stream
     while (!parser.is_done()) {
         upstream.body().data = chunk.data();
         upstream.body().size = chunk.size();
@@ -481,6 +565,7 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
         }
         std::size_t got = chunk.size() - upstream.body().size;
         if (got == 0 && !parser.is_done()) continue;
+        tail.append({chunk.data(), got});
         res.body().data = got ? chunk.data() : nullptr;
         res.body().size = got;
         res.body().more = !parser.is_done();
@@ -503,7 +588,11 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
             co_return result;
         }
     }
-    if (parser.keep_alive()) pools_[target.region_index]->release(std::move(conn));
+    if (parser.keep_alive()) ctx.pools[target.region_index]->release(std::move(conn));
+    ctx.rec.tokens = find_usage(tail.view());
+    auto& m = *ctx.snap.target_metrics[target.id];
+    if (ctx.rec.tokens.prompt) m.prompt_tokens.Increment(static_cast<double>(*ctx.rec.tokens.prompt));
+    if (ctx.rec.tokens.completion) m.completion_tokens.Increment(static_cast<double>(*ctx.rec.tokens.completion));
     result.keep_alive = ctx.client_keep_alive;
     co_return result;
 }

@@ -8,6 +8,7 @@
 #include "http/upstream_pool.hpp"
 #include "proxy/api_route.hpp"
 #include "proxy/request_body.hpp"
+#include "proxy/request_record.hpp"
 #include "proxy/snapshot.hpp"
 #include "quota/estimate.hpp"
 #include "routing/balanced_router.hpp"
@@ -16,24 +17,21 @@
 #include <boost/beast/http/parser.hpp>
 
 #include <memory>
+
+namespace spdlog {
+class logger;
+}
 #include <string>
 #include <vector>
 
 namespace spillway::proxy {
 
-// Why an attempt did not produce the client's answer.
-enum class failure { none, connect, timeout, upstream_reset, status };
-
-struct attempt_record {
-    routing::target_id target = 0;
-    failure why = failure::none;
-    unsigned status = 0;  // upstream status when there was one
-    std::optional<std::chrono::milliseconds> retry_after;
-};
 
 class handler final : public http::request_handler {
 public:
-    handler(net::io_context& io, snapshot_holder& snapshots, core::clock& clock);
+    // access_log: null to disable. worker: a small number that makes request ids unique per process.
+    handler(net::io_context& io, snapshot_holder& snapshots, core::clock& clock,
+            std::shared_ptr<spdlog::logger> access_log, unsigned worker);
 
     awaitable<bool> serve(http::request& req, http::any_stream& client, const http::connection_info& info) override;
     http::string_response reject(http::read_failure why, unsigned version) override;
@@ -43,7 +41,10 @@ private:
     struct attempt_result;
 
     const snapshot& refresh();
-    awaitable<bool> reply(http::any_stream& client, http::string_response res, bool keep_alive);
+    awaitable<bool> handle(http::request& req, http::any_stream& client, const http::connection_info& info,
+                           request_record& rec);
+    void finish(const snapshot& snap, request_record& rec);
+    awaitable<bool> reply(request_record& rec, http::any_stream& client, http::string_response res, bool keep_alive);
     awaitable<bool> forward(request_context& ctx);
     awaitable<attempt_result> attempt(request_context& ctx, const routing::target& target, bool may_retry);
     awaitable<attempt_result> exchange(request_context& ctx, const routing::target& target, bool may_retry);
@@ -58,8 +59,14 @@ private:
     core::clock& clock_;
     std::shared_ptr<const snapshot> snapshot_;
     std::uint64_t snapshot_version_ = 0;
-    std::vector<std::unique_ptr<http::upstream_pool>> pools_;  // per region of snapshot_
+    // Per region of snapshot_. Requests hold the set they started with, so a reload can replace
+    // it while they finish on the old one.
+    using pool_set = std::vector<std::unique_ptr<http::upstream_pool>>;
+    std::shared_ptr<pool_set> pools_;
     core::prng random_;
+    std::shared_ptr<spdlog::logger> access_log_;
+    std::string id_prefix_;
+    std::uint64_t next_id_ = 0;
 };
 
 }  // namespace spillway::proxy

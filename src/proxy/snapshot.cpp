@@ -4,8 +4,14 @@
 
 namespace spillway::proxy {
 
-snapshot::snapshot(std::shared_ptr<const config::root> cfg, state_registry& registry)
+snapshot::snapshot(std::shared_ptr<const config::root> cfg, state_registry& registry, metrics::registry& metrics)
     : config(std::move(cfg)), catalog(*config), auth(config->auth) {
+    for (std::size_t i = 0; i < catalog.size(); ++i)
+        target_metrics.push_back(std::make_unique<metrics::deployment_metrics>(metrics, catalog.at(i).region->name,
+                                                                               catalog.at(i).deployment->name));
+    for (const auto& m : catalog.models()) model_metrics.push_back(std::make_unique<metrics::model_metrics>(metrics, m.name));
+    // Unknown model names are client input: one bounded label for all of them.
+    unmatched_metrics = std::make_unique<metrics::model_metrics>(metrics, "");
     std::vector<std::pair<const config::region*, const config::deployment*>> targets;
     for (std::size_t i = 0; i < catalog.size(); ++i) targets.emplace_back(catalog.at(i).region, catalog.at(i).deployment);
     states = registry.bind(*config, targets);
@@ -16,8 +22,9 @@ snapshot::snapshot(std::shared_ptr<const config::root> cfg, state_registry& regi
         region_tls.push_back(r.upstream.tls ? http::make_client_tls(r.tls_verify, r.ca_file) : nullptr);
 }
 
-snapshot_holder::snapshot_holder(std::shared_ptr<const config::root> cfg, const core::clock& clock)
-    : registry_(clock), current_(std::make_shared<const snapshot>(std::move(cfg), registry_)) {}
+snapshot_holder::snapshot_holder(std::shared_ptr<const config::root> cfg, const core::clock& clock,
+                                 metrics::registry& metrics)
+    : registry_(clock), metrics_(metrics), current_(std::make_shared<const snapshot>(std::move(cfg), registry_, metrics)) {}
 
 std::shared_ptr<const snapshot> snapshot_holder::current() const {
     std::lock_guard lock(mutex_);
@@ -25,7 +32,7 @@ std::shared_ptr<const snapshot> snapshot_holder::current() const {
 }
 
 void snapshot_holder::publish(std::shared_ptr<const config::root> cfg) {
-    auto next = std::make_shared<const snapshot>(std::move(cfg), registry_);
+    auto next = std::make_shared<const snapshot>(std::move(cfg), registry_, metrics_);
     std::lock_guard lock(mutex_);
     current_ = std::move(next);
     version_.fetch_add(1, std::memory_order_acq_rel);

@@ -5,6 +5,7 @@
 #include "config/config.hpp"
 #include "proxy/client_auth.hpp"
 #include "proxy/deployment_state.hpp"
+#include "metrics/registry.hpp"
 #include "quota/client_limits.hpp"
 #include "routing/catalog.hpp"
 
@@ -19,13 +20,17 @@
 namespace spillway::proxy {
 
 struct snapshot {
-    snapshot(std::shared_ptr<const config::root> cfg, state_registry& registry);
+    snapshot(std::shared_ptr<const config::root> cfg, state_registry& registry, metrics::registry& metrics);
 
     std::shared_ptr<const config::root> config;
     routing::catalog catalog;
     client_auth auth;
     // Per target (same index as catalog targets): its live health and quota state.
     std::vector<std::shared_ptr<deployment_state>> states;
+    // Metric handles: per target, per model (catalog order), and for requests matching no model.
+    std::vector<std::unique_ptr<metrics::deployment_metrics>> target_metrics;
+    std::vector<std::unique_ptr<metrics::model_metrics>> model_metrics;
+    std::unique_ptr<metrics::model_metrics> unmatched_metrics;
     // Per client key (same index as config.auth.keys).
     std::unique_ptr<quota::client_limits> client_limits;
     // Per region (same index as config.regions): its TLS client context, null for http.
@@ -36,7 +41,8 @@ struct snapshot {
 // the lock only when it changed, so the hot path never contends.
 class snapshot_holder {
 public:
-    snapshot_holder(std::shared_ptr<const config::root> cfg, const core::clock& clock);
+    snapshot_holder(std::shared_ptr<const config::root> cfg, const core::clock& clock, metrics::registry& metrics);
+    metrics::registry& metrics() const { return metrics_; }
 
     std::uint64_t version() const noexcept { return version_.load(std::memory_order_acquire); }
     std::shared_ptr<const snapshot> current() const;
@@ -44,6 +50,7 @@ public:
 
 private:
     state_registry registry_;
+    metrics::registry& metrics_;
     mutable std::mutex mutex_;
     std::shared_ptr<const snapshot> current_;
     std::atomic<std::uint64_t> version_{1};

@@ -1,0 +1,52 @@
+// What happened to one client request, kept as it is served: the source of its metrics and of
+// its access-log line. Never holds keys or bodies.
+#pragma once
+
+#include "core/clock.hpp"
+#include "proxy/usage_scan.hpp"
+#include "routing/catalog.hpp"
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace spillway::proxy {
+
+// Why an attempt did not produce the client's answer.
+enum class failure { none, connect, timeout, upstream_reset, status };
+
+struct attempt_record {
+    routing::target_id target = 0;
+    failure why = failure::none;
+    unsigned status = 0;  // upstream status when there was one
+    std::optional<std::chrono::milliseconds> retry_after;
+    std::optional<core::clock_duration> ttfb;  // until the upstream's response headers
+    core::clock_duration duration{};
+};
+
+struct request_record {
+    std::string id;
+    core::time_point started;
+    std::string method;
+    std::string path;                 // without the query string
+    std::string client;               // the client key's configured name
+    std::string model;                // as resolved; empty if the request never got that far
+    std::optional<std::size_t> model_index;
+    bool stream = false;
+    std::uint64_t estimate = 0;
+    unsigned status = 0;              // what the client got
+    std::vector<attempt_record> attempts;
+    std::optional<routing::target_id> answered_by;
+    token_usage tokens;
+};
+
+// The outcome word of an attempt for logs and metrics: "ok", "throttled", "server_error", ...
+std::string_view outcome_of(const attempt_record& a);
+
+// One JSON line (no trailing newline).
+std::string format_access_log(const request_record& r, const routing::catalog& cat, core::clock_duration total,
+                              std::string_view timestamp);
+
+}  // namespace spillway::proxy
