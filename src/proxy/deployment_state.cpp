@@ -20,24 +20,28 @@ deployment_state::deployment_state(const config::root& cfg, const config::deploy
 
 routing::target_status deployment_state::status(std::uint64_t estimated_tokens) {
     std::lock_guard lock(mutex_);
-    auto now = clock_.now();
+    const auto now = clock_.now();
     routing::target_status s;
     s.latency_ms = latency_.has_value() ? latency_.value() : 0.0;
-    if (cooldown_.active()) {
-        s.state = routing::availability::cooling;
-        s.available_at = cooldown_.until();
-    } else if (!breaker_.would_allow()) {
-        s.state = routing::availability::open;
-        // A half-open trial in flight decides soon; promise no more than the open period.
-        s.available_at = std::max(now, breaker_.open_until());
-    } else if (!headroom_.fits(now, estimated_tokens)) {
+    const bool cooling = now < cooldown_.until();
+    const bool breaker_allows = breaker_.would_allow();
+    if (cooling || !breaker_allows) {
+        s.state = cooling ? routing::availability::cooling : routing::availability::open;
+        // Available again when both the rest and the open circuit are over. A half-open trial in
+        // flight decides soon, but not now: look again shortly rather than spin.
+        auto circuit = breaker_allows ? now : std::max(breaker_.open_until(), now + 100ms);
+        s.available_at = std::max(cooling ? cooldown_.until() : now, circuit);
+        return s;
+    }
+    auto left = headroom_.remaining(now);
+    if (!headroom_.fits(left, estimated_tokens)) {
         s.state = routing::availability::no_headroom;
         s.available_at = headroom_.when_fits(now, estimated_tokens);
         // The header model can refuse where the windows would not: then expect the next refill tick.
         if (s.available_at <= now) s.available_at = now + 1s;
-    } else {
-        s.headroom_fraction = headroom_.fraction(now);
+        return s;
     }
+    s.headroom_fraction = headroom_.fraction(left);
     return s;
 }
 

@@ -7,6 +7,7 @@
 #include "proxy/openai_error.hpp"
 #include "proxy/upstream_request.hpp"
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/span_body.hpp>
@@ -17,7 +18,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <charconv>
+#include <sys/socket.h>
 
 #include "health/retry_after.hpp"
 
@@ -25,6 +28,7 @@ namespace spillway::proxy {
 
 namespace bhttp = boost::beast::http;
 using namespace std::chrono_literals;
+using namespace boost::asio::experimental::awaitable_operators;
 
 struct handler::request_context {
     request_record& rec;
@@ -122,6 +126,30 @@ void count_retry(const snapshot& snap, const attempt_record& failed) {
     else if (outcome == "timeout") reason = metrics::retry_reason::timeout;
     else if (outcome == "upstream_reset") reason = metrics::retry_reason::upstream_reset;
     snap.target_metrics[failed.target]->retries[static_cast<std::size_t>(reason)]->Increment();
+}
+
+// Completes (true) when the client closes its connection, after cancelling the upstream
+// exchange; otherwise waits until cancelled. Readable data that is not end-of-stream (a
+// pipelined request, a TLS record) cannot be told apart from a live client: then it only waits.
+awaitable<bool> until_client_leaves(http::any_stream& client, http::upstream_connection& upstream) {
+    auto& socket = client.tcp_layer().socket();
+    for (;;) {
+        auto [ec] = co_await socket.async_wait(tcp::socket::wait_read, use_nothrow);
+        if (ec == net::error::operation_aborted) co_return false;
+        if (!ec) {
+            char byte;
+            ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
+            if (n > 0) {
+                net::steady_timer forever(socket.get_executor(), net::steady_timer::time_point::max());
+                co_await forever.async_wait(use_nothrow);
+                co_return false;
+            }
+        }
+        error_code ignored;
+        upstream.stream.tcp_layer().socket().cancel(ignored);
+        co_return true;
+    }
 }
 
 std::chrono::milliseconds client_wait(core::time_point at, core::time_point now) {
@@ -339,12 +367,9 @@ awaitable<bool> handler::forward(request_context& ctx) {
         auto reservation = state.begin(ctx.estimate);
         if (!reservation) continue;  // another request holds its half-open trial
         ++sent;
-        // Retry only if another attempt could follow; otherwise the last answer goes to the client as is.
-        bool may_retry = sent < routing_cfg.max_attempts &&
-                         router.pick(ctx.snap.catalog, ctx.model, ctx.facts, ctx.tried).has_value();
         if (!ctx.rec.attempts.empty()) count_retry(ctx.snap, ctx.rec.attempts.back());
         auto began = clock_.now();
-        attempt_result result = co_await attempt(ctx, ctx.snap.catalog.at(*pick), may_retry);
+        attempt_result result = co_await attempt(ctx, ctx.snap.catalog.at(*pick));
         result.record.duration = clock_.now() - began;
         record_outcome(state, *reservation, result.record, result.client_gone, result.record.duration);
         record_attempt_metrics(*ctx.snap.target_metrics[*pick], result.record, result.answered && !result.client_gone);
@@ -420,7 +445,9 @@ void handler::add_pool_headroom(request_context& ctx, bhttp::fields& res) {
     if (requests) res.set("x-ratelimit-remaining-requests", std::to_string(*requests));
 }
 
-awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const routing::target& target, bool may_retry) {
+// A retry_on answer never goes to the client as is, even from the last deployment: spillway's
+// own 429/503 says when the *first* deployment frees up, not just this one.
+awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const routing::target& target) {
     attempt_result result;
     result.record.target = target.id;
     const config::region& region = *target.region;
@@ -460,7 +487,16 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
         }
         upstream_parser parser;
         parser.body_limit(boost::none);  // the client chose to ask; sizes are bounded by the deadline
-        auto [rec, rn] = co_await bhttp::async_read_header(conn->stream, conn->buffer, parser, use_nothrow);
+        // A non-streaming answer's headers come only after the whole generation: meanwhile, watch
+        // the client, and cancel the upstream exchange (and its token spend) if it leaves.
+        auto outcome = co_await (bhttp::async_read_header(conn->stream, conn->buffer, parser, use_nothrow) ||
+                                 until_client_leaves(ctx.client, *conn));
+        if (outcome.index() == 1) {
+            result.client_gone = true;
+            result.answered = true;
+            co_return result;
+        }
+        auto [rec, rn] = std::get<0>(outcome);
         if (rec) {
             if (conn->reused && round == 0 && looks_stale(rec) && rn == 0) continue;
             result.record.why = classify_io_error(rec);
@@ -472,7 +508,7 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
         result.record.retry_after = signals.retry_after;
         result.record.ttfb = clock_.now() - sent_at;
         ctx.snap.states[target.id]->on_headers(signals, *result.record.ttfb);
-        if (may_retry && is_retry_status(ctx.snap.config->routing, status)) {
+        if (is_retry_status(ctx.snap.config->routing, status)) {
             result.record.why = failure::status;
             // Read a small body away so the connection can serve again; a large one is not worth it.
             std::array<char, 4096> sink;

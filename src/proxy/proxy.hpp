@@ -46,8 +46,7 @@ private:
     void finish(const snapshot& snap, request_record& rec);
     awaitable<bool> reply(request_record& rec, http::any_stream& client, http::string_response res, bool keep_alive);
     awaitable<bool> forward(request_context& ctx);
-    awaitable<attempt_result> attempt(request_context& ctx, const routing::target& target, bool may_retry);
-    awaitable<attempt_result> exchange(request_context& ctx, const routing::target& target, bool may_retry);
+    awaitable<attempt_result> attempt(request_context& ctx, const routing::target& target);
     void add_pool_headroom(request_context& ctx, boost::beast::http::fields& res);
     using upstream_parser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
     awaitable<attempt_result> relay(request_context& ctx, const routing::target& target,

@@ -62,15 +62,20 @@ remaining_estimate headroom::remaining(core::time_point now) {
     return r;
 }
 
-bool headroom::fits(core::time_point now, std::uint64_t tokens) {
-    auto r = remaining(now);
+bool headroom::fits(core::time_point now, std::uint64_t tokens) { return fits(remaining(now), tokens); }
+
+bool headroom::fits(const remaining_estimate& r, std::uint64_t tokens) const {
+    // A request larger than the whole quota would never fit: let it go when the window is
+    // empty and leave the verdict to the upstream, rather than refusing it forever.
+    if (limits_.tpm) tokens = std::min(tokens, *limits_.tpm);
     if (r.requests && *r.requests < 1) return false;
     if (r.tokens && *r.tokens < tokens) return false;
     return true;
 }
 
-double headroom::fraction(core::time_point now) {
-    auto r = remaining(now);
+double headroom::fraction(core::time_point now) { return fraction(remaining(now)); }
+
+double headroom::fraction(const remaining_estimate& r) const {
     double f = 1.0;
     if (r.tokens && limits_.tpm && *limits_.tpm) f = std::min(f, static_cast<double>(*r.tokens) / *limits_.tpm);
     if (r.requests && request_capacity_) f = std::min(f, static_cast<double>(*r.requests) / request_capacity_);
@@ -83,8 +88,14 @@ reservation headroom::reserve(core::time_point now, std::uint64_t tokens) {
     r.token_slot = tokens_.add(now, tokens);
     r.request_slot = requests_.add(now, 1);
     r.held = true;
-    if (seen_tokens_) seen_tokens_->sent_since += tokens;
-    if (seen_requests_) seen_requests_->sent_since += 1;
+    if (seen_tokens_) {
+        seen_tokens_->sent_since += tokens;
+        r.token_generation = seen_tokens_->generation;
+    }
+    if (seen_requests_) {
+        seen_requests_->sent_since += 1;
+        r.request_generation = seen_requests_->generation;
+    }
     return r;
 }
 
@@ -92,19 +103,24 @@ void headroom::release(core::time_point now, reservation& r) {
     if (!r.held) return;
     tokens_.remove(now, r.token_slot, r.tokens);
     requests_.remove(now, r.request_slot, 1);
-    if (seen_tokens_) seen_tokens_->sent_since -= std::min(seen_tokens_->sent_since, r.tokens);
-    if (seen_requests_) seen_requests_->sent_since -= std::min<std::uint64_t>(seen_requests_->sent_since, 1);
+    // Only an observation older than the reservation counted it in sent_since; a newer one
+    // already saw it (or not) in its remaining-* value.
+    if (seen_tokens_ && seen_tokens_->generation == r.token_generation)
+        seen_tokens_->sent_since -= std::min(seen_tokens_->sent_since, r.tokens);
+    if (seen_requests_ && seen_requests_->generation == r.request_generation)
+        seen_requests_->sent_since -= std::min<std::uint64_t>(seen_requests_->sent_since, 1);
     r.held = false;
 }
 
 void headroom::observe(core::time_point now, std::optional<std::uint64_t> remaining_tokens,
                        std::optional<std::uint64_t> remaining_requests) {
-    if (remaining_tokens) seen_tokens_ = observation{now, *remaining_tokens, 0};
-    if (remaining_requests) seen_requests_ = observation{now, *remaining_requests, 0};
+    if (remaining_tokens) seen_tokens_ = observation{now, *remaining_tokens, 0, ++generations_};
+    if (remaining_requests) seen_requests_ = observation{now, *remaining_requests, 0, ++generations_};
 }
 
 core::time_point headroom::when_fits(core::time_point now, std::uint64_t tokens) {
     core::time_point at = now;
+    if (limits_.tpm) tokens = std::min(tokens, *limits_.tpm);
     if (limits_.tpm) {
         std::uint64_t target = *limits_.tpm >= tokens ? *limits_.tpm - tokens : 0;
         at = std::max(at, tokens_.when_at_most(now, target));

@@ -21,6 +21,8 @@ struct reservation {
     std::uint64_t tokens = 0;
     std::int64_t token_slot = 0;
     std::int64_t request_slot = 0;
+    std::uint64_t token_generation = 0;    // which header observation it was counted against
+    std::uint64_t request_generation = 0;
     bool held = false;
 };
 
@@ -34,6 +36,7 @@ public:
     explicit headroom(quota_limits limits);
 
     bool fits(core::time_point now, std::uint64_t tokens);
+    bool fits(const remaining_estimate& r, std::uint64_t tokens) const;
     // Records a request as sent: it counts against the windows until they slide past it.
     reservation reserve(core::time_point now, std::uint64_t tokens);
     // The upstream did not admit it (429, refused connection): give it back.
@@ -45,6 +48,7 @@ public:
     remaining_estimate remaining(core::time_point now);
     // Share of the capacity left, in [0, 1]; 1 when the capacity is unknown.
     double fraction(core::time_point now);
+    double fraction(const remaining_estimate& r) const;
     // The earliest time a request of `tokens` fits by spillway's own accounting.
     core::time_point when_fits(core::time_point now, std::uint64_t tokens);
 
@@ -55,6 +59,7 @@ private:
         core::time_point at;
         std::uint64_t remaining = 0;
         std::uint64_t sent_since = 0;  // what spillway reserved after it
+        std::uint64_t generation = 0;  // tells reservations made before it from those after
     };
     std::optional<std::uint64_t> header_tokens(core::time_point now) const;
     std::optional<std::uint64_t> header_requests(core::time_point now) const;
@@ -65,6 +70,7 @@ private:
     sliding_window requests_;
     std::optional<observation> seen_tokens_;
     std::optional<observation> seen_requests_;
+    std::uint64_t generations_ = 0;
 };
 
 }  // namespace spillway::quota

@@ -6,7 +6,7 @@
 // checkout (../../build/release/bin/...).
 
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -124,7 +124,9 @@ async function stopChild(child) {
 /**
  * Starts spillway-mock with one simulated region per entry of `regions`, then spillway in front of
  * them. Options:
- *   regions: [{ name, priority }]   (default DEFAULT_REGIONS)
+ *   regions: [{ name, priority }]   (default DEFAULT_REGIONS); optional per region: weight and
+ *            data_zone (spillway's region config) and chatTpm (overrides options.chatTpm for that
+ *            region, in the mock and in spillway's config alike)
  *   completionTokens: tokens per generated answer (default 20)
  *   chatTpm: tokens-per-minute quota of every gpt-4o deployment (default: unlimited)
  *   proxy: extra top-level keys merged into spillway's config (e.g. { routing: {...} })
@@ -148,7 +150,7 @@ export async function startStack(options = {}) {
         ttft_ms: 0,
         token_ms: 0,
         completion_tokens: options.completionTokens ?? 20,
-        deployments: deploymentsOf(r.name, options.chatTpm),
+        deployments: deploymentsOf(r.name, r.chatTpm ?? options.chatTpm),
       })),
     };
     const mockConfigFile = path.join(dir, 'mock.json');
@@ -170,7 +172,9 @@ export async function startStack(options = {}) {
         endpoint: `http://127.0.0.1:${mockInfo.regions[r.name]}`,
         api_key: upstreamKey(r.name),
         priority: r.priority,
-        deployments: deploymentsOf(r.name, options.chatTpm),
+        ...(r.weight === undefined ? {} : { weight: r.weight }),
+        ...(r.data_zone === undefined ? {} : { data_zone: r.data_zone }),
+        deployments: deploymentsOf(r.name, r.chatTpm ?? options.chatTpm),
       })),
       ...(options.proxy ?? {}),
     };
@@ -214,8 +218,48 @@ export async function startStack(options = {}) {
       /** { requests, by_status, last_request: { method, target, headers, body } } of one region. */
       stats: (region) => control('GET', `/regions/${region}/stats`),
       resetMock: () => control('POST', '/reset'),
+      /** spillway's admin `GET /status` (JSON: models, regions, deployments[]). */
+      async status() {
+        const res = await fetch(`http://127.0.0.1:${adminPort}/status`);
+        const text = await res.text();
+        if (!res.ok) throw new Error(`admin GET /status -> ${res.status}: ${text}`);
+        return JSON.parse(text);
+      },
       /** spillway's log so far (stderr). */
       proxyLog: () => proxy.output.stderr,
+      /** spillway's admin origin, http://127.0.0.1:ADMIN_PORT. */
+      adminOrigin: `http://127.0.0.1:${adminPort}`,
+      /** Path of spillway's config file (what SIGHUP and POST /reload re-read). */
+      configFile: proxyConfigFile,
+      /** A deep copy of the config spillway was started with, to modify and pass to writeConfig. */
+      proxyConfig: () => structuredClone(proxyConfig),
+      /**
+       * Replaces spillway's config file atomically (write + rename): an object is written as JSON,
+       * a string as is (e.g. deliberately broken JSON). Does not reload by itself.
+       */
+      async writeConfig(config) {
+        const text = typeof config === 'string' ? config : JSON.stringify(config, null, 2);
+        const tmp = `${proxyConfigFile}.${process.pid}.tmp`;
+        await writeFile(tmp, text);
+        await rename(tmp, proxyConfigFile);
+      },
+      /** Sends SIGHUP to spillway (it re-reads its config file). */
+      sighup: () => proxy.kill('SIGHUP'),
+      /** One request to the admin port: { status, headers, text, json } (json undefined unless JSON). */
+      async admin(method, target) {
+        const res = await fetch(`http://127.0.0.1:${adminPort}${target}`, { method });
+        const text = await res.text();
+        let json;
+        if ((res.headers.get('content-type') ?? '').includes('json')) json = JSON.parse(text);
+        return { status: res.status, headers: res.headers, text, json };
+      },
+      /** spillway's access log so far (stdout): one JSON object per complete line. */
+      accessLog: () =>
+        proxy.output.stdout
+          .split('\n')
+          .slice(0, -1)
+          .filter((line) => line.trim() !== '')
+          .map((line) => JSON.parse(line)),
       /** SIGTERM spillway, then the mock; resolves with spillway's { code, signal }. Idempotent. */
       stop() {
         stopped ??= (async () => {

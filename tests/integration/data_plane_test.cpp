@@ -229,6 +229,27 @@ TEST(Streaming, EventsArriveAsTheUpstreamSendsThem) {
     EXPECT_GT(spread, 19 * 50ms * 8 / 10);
 }
 
+// Azure sends a non-streaming answer's headers only when the generation is done: a client that
+// hangs up meanwhile must cancel the upstream request instead of letting it run (and bill) on.
+TEST(ClientDisconnect, CancelsTheUpstreamRequestWhileItGenerates) {
+    mock_server mock(json{{"regions", json::array({mock_region("slow", 3000, 0)})}});
+    proxy_server proxy({{"workers", 1}, {"auth", {{"mode", "none"}}}, {"regions", json::array({proxy_region(mock, "slow", 0)})}});
+    auto inflight = [&] {
+        auto status = http_call(proxy.admin_port(), "GET", "/status").json_body();
+        return status["deployments"][0]["inflight"].get<int>();
+    };
+    std::string body = chat().dump();
+    std::string request = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    auto sent = std::chrono::steady_clock::now();
+    auto r = raw_exchange(proxy.port(), request, 300ms);  // gives up after 300 ms and closes
+    EXPECT_TRUE(r.bytes.empty()) << "no answer yet: the upstream takes 3 s; got: " << r.bytes << " admin port " << proxy.admin_port() << " data " << proxy.port();
+    int seen = 1;
+    while (std::chrono::steady_clock::now() - sent < 2500ms && (seen = inflight()) != 0) std::this_thread::sleep_for(20ms);
+    EXPECT_EQ(seen, 0) << "the upstream request was still in flight after the client left";
+    EXPECT_LT(std::chrono::steady_clock::now() - sent, 1500ms);
+}
+
 TEST(Lifecycle, SigtermExitsZeroAndRefusesNewConnections) {
     mock_server mock(json{{"regions", json::array({mock_region("r")})}});
     proxy_server proxy({{"workers", 2}, {"auth", {{"mode", "none"}}}, {"regions", json::array({proxy_region(mock, "r", 0)})}});

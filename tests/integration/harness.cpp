@@ -7,11 +7,14 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <fcntl.h>
 #include <fstream>
 #include <stdexcept>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -270,15 +273,24 @@ raw_reply trickle(std::uint16_t port, const std::vector<std::string>& lines, std
         if (ec) break;
         if (gap.count()) std::this_thread::sleep_for(gap);
     }
-    stream.expires_after(timeout);
+    // Beast's expires_after only bounds asynchronous operations: use SO_RCVTIMEO.
+    auto until = start + timeout;
     char buf[4096];
     for (;;) {
-        std::size_t n = stream.read_some(net::buffer(buf), ec);
-        reply.bytes.append(buf, n);
-        if (ec) {
-            reply.closed_by_server = ec != beast::error::timeout;
-            break;
+        auto left = std::chrono::duration_cast<std::chrono::microseconds>(until - std::chrono::steady_clock::now());
+        if (left.count() <= 0) break;
+        timeval tv{static_cast<time_t>(left.count() / 1000000), static_cast<suseconds_t>(left.count() % 1000000)};
+        ::setsockopt(stream.socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        // Plain recv: Asio's synchronous read waits in poll() without a timeout after EAGAIN.
+        ssize_t n = ::recv(stream.socket().native_handle(), buf, sizeof buf, 0);
+        if (n > 0) {
+            reply.bytes.append(buf, static_cast<std::size_t>(n));
+            continue;
         }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;  // timed out
+        if (n < 0 && errno == EINTR) continue;
+        reply.closed_by_server = true;
+        break;
     }
     reply.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
     return reply;
