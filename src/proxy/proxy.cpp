@@ -1,7 +1,10 @@
-// How a request flows: admit (route, auth, body) → pick a deployment → forward → relay the
-// answer → on a retryable failure before the first byte reached the client, pick another.
+// How a request flows: admit (route, auth, body, cost estimate, client limits) → pick a
+// deployment → forward → relay the answer as it arrives → record the outcome (health, quota,
+// metrics, access log) → on a retryable failure before the first byte reached the client, pick
+// another, all inside one deadline.
 #include "proxy/proxy.hpp"
 
+#include "health/retry_after.hpp"
 #include "http/sse.hpp"
 #include "metrics/registry.hpp"
 #include "proxy/openai_error.hpp"
@@ -21,8 +24,6 @@
 #include <cerrno>
 #include <charconv>
 #include <sys/socket.h>
-
-#include "health/retry_after.hpp"
 
 namespace spillway::proxy {
 
@@ -310,12 +311,12 @@ awaitable<bool> handler::handle(http::request& req, http::any_stream& client, co
     const std::uint64_t estimate = quota::estimate_tokens(shape, snap.config->routing.default_max_tokens);
     rec.estimate = estimate;
     if (auto key = verdict.key_index) {
-        auto verdict = snap.client_limits->admit(*key, clock_.now(), estimate);
-        if (!verdict.admitted) {
+        auto limit = snap.client_limits->admit(*key, clock_.now(), estimate);
+        if (!limit.admitted) {
             auto res = make_error(429, "rate_limit_exceeded", "client_rate_limit_exceeded",
                                   "Client key `" + snap.config->auth.keys[*key].name + "` is over its " +
-                                      verdict.which + "-per-minute limit in spillway.", version);
-            set_retry_after(res, std::chrono::ceil<std::chrono::milliseconds>(verdict.retry_after));
+                                      limit.which + "-per-minute limit in spillway.", version);
+            set_retry_after(res, std::chrono::ceil<std::chrono::milliseconds>(limit.retry_after));
             co_return co_await reply(rec, client, std::move(res), keep_alive);
         }
     }

@@ -229,6 +229,25 @@ TEST(Streaming, EventsArriveAsTheUpstreamSendsThem) {
     EXPECT_GT(spread, 19 * 50ms * 8 / 10);
 }
 
+TEST(ClientLimits, AKeyOverItsRpmGets429WhileOtherKeysAreServed) {
+    mock_server mock(json{{"regions", json::array({mock_region("r")})}});
+    proxy_server proxy({{"workers", 1},
+                        {"auth", {{"keys", json::array({{{"name", "batch"}, {"key", "sk-batch"}, {"rpm", 2}},
+                                                        {{"name", "web"}, {"key", "sk-web"}}})}}},
+                        {"regions", json::array({proxy_region(mock, "r", 0)})}});
+    const header_list batch = {{"api-key", "sk-batch"}}, web = {{"api-key", "sk-web"}};
+    EXPECT_EQ(post_json(proxy.port(), "/v1/chat/completions", chat(), batch).status, 200);
+    EXPECT_EQ(post_json(proxy.port(), "/v1/chat/completions", chat(), batch).status, 200);
+    auto refused = post_json(proxy.port(), "/v1/chat/completions", chat(), batch);
+    EXPECT_EQ(refused.status, 429);
+    EXPECT_EQ(refused.json_body()["error"]["code"], "client_rate_limit_exceeded");
+    int retry_ms = std::stoi(refused.header("retry-after-ms"));
+    EXPECT_GT(retry_ms, 55000);  // the first of the two requests leaves the minute window
+    EXPECT_LE(retry_ms, 60100);
+    EXPECT_EQ(post_json(proxy.port(), "/v1/chat/completions", chat(), web).status, 200) << "other keys unaffected";
+    EXPECT_EQ(mock.stats("r")["requests"], 3) << "the refused request never reached an upstream";
+}
+
 // Azure sends a non-streaming answer's headers only when the generation is done: a client that
 // hangs up meanwhile must cancel the upstream request instead of letting it run (and bill) on.
 TEST(ClientDisconnect, CancelsTheUpstreamRequestWhileItGenerates) {
