@@ -99,11 +99,12 @@ awaitable<void> listener::session(tcp::socket socket) {
 
 awaitable<void> listener::serve_connection(any_stream& stream) {
     beast::flat_buffer buffer;
+    buffer.reserve(8 * 1024);  // most requests arrive whole in one read
     while (!gate_.draining.load(std::memory_order_relaxed)) {
         // Idle keep-alive wait: bounded by idle_timeout until the next request's first byte.
         if (buffer.size() == 0) {
             stream.tcp_layer().expires_after(limits_.idle_timeout);
-            auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_nothrow);
+            auto [ec, n] = co_await stream.async_read_some(buffer.prepare(buffer.capacity() - buffer.size()), use_nothrow);
             if (ec) co_return;
             buffer.commit(n);
         }

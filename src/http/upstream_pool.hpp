@@ -26,7 +26,9 @@ struct upstream_target {
 };
 
 struct upstream_connection {
-    explicit upstream_connection(any_stream s) : stream(std::move(s)) {}
+    // The buffer starts large: Beast reads at most the buffer's free capacity, and a 512-byte
+    // default would take several reads (and syscalls) for one small answer.
+    explicit upstream_connection(any_stream s) : stream(std::move(s)) { buffer.reserve(16 * 1024); }
     any_stream stream;
     beast::flat_buffer buffer;
     // True once it has carried an exchange: a failure before the first response byte on such a

@@ -5,13 +5,14 @@
 
 namespace spillway::proxy {
 
-client_auth::client_auth(const config::auth& cfg) : required_(cfg.mode == config::auth_mode::keys) {
+client_auth::client_auth(const config::auth& cfg)
+    : sha256_(EVP_MD_fetch(nullptr, "SHA256", nullptr), EVP_MD_free), required_(cfg.mode == config::auth_mode::keys) {
     for (const auto& k : cfg.keys) keys_.push_back(hash(k.key));
 }
 
-client_auth::digest client_auth::hash(std::string_view s) {
+client_auth::digest client_auth::hash(std::string_view s) const {
     digest d{};
-    SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d.data());
+    EVP_Digest(s.data(), s.size(), d.data(), nullptr, sha256_.get(), nullptr);
     return d;
 }
 

@@ -5,7 +5,10 @@
 
 #include "config/config.hpp"
 
+#include <openssl/evp.h>
+
 #include <array>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -29,8 +32,10 @@ public:
 
 private:
     using digest = std::array<unsigned char, 32>;
-    static digest hash(std::string_view s);
+    digest hash(std::string_view s) const;
 
+    // OpenSSL 3 looks the algorithm up on every one-shot SHA256() call: fetch it once.
+    std::shared_ptr<EVP_MD> sha256_;
     bool required_;
     std::vector<digest> keys_;
 };

@@ -534,78 +534,75 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
     co_return result;
 }
 
-// Sends the upstream's answer to the client as it arrives: headers first, then each piece of
-// body the moment it is read (an SSE stream is never buffered). From here on the client has
-// bytes, so a failure can no longer be retried: a broken stream ends with an error event.
+// Sends the upstream's answer to the client as it arrives. The upstream's own message is
+// re-serialized in place (its fields are not copied), keeping its framing. The header goes out
+// together with the first piece of body, in one write: until then nothing has reached the client
+// and an upstream failure is still retried elsewhere. After that every piece is written the
+// moment it is read (an SSE stream is never buffered), and a broken stream ends with an error event.
 awaitable<handler::attempt_result> handler::relay(request_context& ctx, const routing::target& target,
                                                    http::connection_ptr conn, upstream_parser& parser) {
     attempt_result result;
-    result.answered = true;
     result.record.target = target.id;
     result.record.status = parser.get().result_int();
     const auto write_timeout = ctx.snap.config->limits.idle_timeout;
 
-    auto& upstream = parser.get();
-    bhttp::response<bhttp::buffer_body> res{upstream.result(), ctx.req.version()};
-    copy_response_headers(upstream, res);
-    res.set("x-spillway-region", target.region->name);
-    res.set("x-spillway-deployment", target.deployment->name);
-    res.set("x-spillway-attempts", std::to_string(ctx.rec.attempts.size() + 1));
-    res.set("x-spillway-request-id", ctx.rec.id);
-    ctx.rec.status = result.record.status;
-    add_pool_headroom(ctx, res);
-    if (parser.content_length())
-        res.content_length(*parser.content_length());
-    else if (!parser.is_done())
-        res.chunked(true);
-    else
-        res.content_length(0);
-    res.keep_alive(ctx.client_keep_alive);
-    const bool event_stream = upstream[bhttp::field::content_type].starts_with("text/event-stream");
+    auto& msg = parser.get();
+    strip_response_hop_by_hop(msg);
+    msg.set("x-spillway-region", target.region->name);
+    msg.set("x-spillway-deployment", target.deployment->name);
+    msg.set("x-spillway-attempts", std::to_string(ctx.rec.attempts.size() + 1));
+    msg.set("x-spillway-request-id", ctx.rec.id);
+    add_pool_headroom(ctx, msg);
+    msg.version(ctx.req.version());
+    msg.keep_alive(ctx.client_keep_alive);
+    const bool event_stream = msg[bhttp::field::content_type].starts_with("text/event-stream");
 
-    bhttp::response_serializer<bhttp::buffer_body> writer{res};
-    res.body().data = nullptr;
-    res.body().more = !parser.is_done();
-    ctx.client.tcp_layer().expires_after(write_timeout);
-    auto [hec, hn] = co_await bhttp::async_write_header(ctx.client, writer, use_nothrow);
-    if (hec) {  // client gone; dropping `conn` closes the upstream request too
-        result.client_gone = true;
-        co_return result;
-    }
-
+    // The parser and the serializer take turns on the same buffer_body: the parser fills
+    // `chunk`, then the serializer sends what it holds.
+    bhttp::response_serializer<bhttp::buffer_body> writer{msg};
     std::array<char, relay_chunk> chunk;
     tail_buffer tail;  // usage comes last in a body or stream
-    while (!parser.is_done()) {
-        upstream.body().data = chunk.data();
-        upstream.body().size = chunk.size();
-        conn->stream.tcp_layer().expires_after(remaining(ctx.deadline, clock_));
-        auto [rec, rn] = co_await bhttp::async_read_some(conn->stream, conn->buffer, parser, use_nothrow);
-        if (rec == bhttp::error::need_buffer) rec = {};
-        if (rec) {
-            result.record.why = classify_io_error(rec);
-            spdlog::warn("upstream {}/{} failed mid-response: {}", target.region->name, target.deployment->name,
-                         rec.message());
-            if (res.chunked()) {
-                // End the client's stream cleanly, with an event the SDK reports as an error.
-                std::string event = http::sse_data_event(
-                    error_json("upstream_error", "upstream_stream_interrupted",
-                               "The upstream deployment's stream was interrupted: " + rec.message()));
-                if (!event_stream) event.clear();
-                res.body().data = event.empty() ? nullptr : event.data();
-                res.body().size = event.size();
-                res.body().more = false;
-                ctx.client.tcp_layer().expires_after(write_timeout);
-                co_await bhttp::async_write(ctx.client, writer, use_nothrow);
+    bool client_has_bytes = false;
+    for (;;) {
+        std::size_t got = 0;
+        if (!parser.is_done()) {
+            msg.body().data = chunk.data();
+            msg.body().size = chunk.size();
+            conn->stream.tcp_layer().expires_after(remaining(ctx.deadline, clock_));
+            auto [rec, rn] = co_await bhttp::async_read_some(conn->stream, conn->buffer, parser, use_nothrow);
+            if (rec == bhttp::error::need_buffer) rec = {};
+            if (rec) {
+                result.record.why = classify_io_error(rec);
+                spdlog::warn("upstream {}/{} failed mid-response: {}", target.region->name, target.deployment->name,
+                             rec.message());
+                if (!client_has_bytes) co_return result;  // nothing sent yet: retryable elsewhere
+                result.answered = true;
+                if (msg.chunked()) {
+                    // End the client's stream cleanly, with an event the SDK reports as an error.
+                    std::string event = event_stream
+                                            ? http::sse_data_event(error_json("upstream_error", "upstream_stream_interrupted",
+                                                                              "The upstream deployment's stream was "
+                                                                              "interrupted: " + rec.message()))
+                                            : std::string{};
+                    msg.body().data = event.empty() ? nullptr : event.data();
+                    msg.body().size = event.size();
+                    msg.body().more = false;
+                    ctx.client.tcp_layer().expires_after(write_timeout);
+                    co_await bhttp::async_write(ctx.client, writer, use_nothrow);
+                }
+                result.keep_alive = false;
+                co_return result;
             }
-            result.keep_alive = false;
-            co_return result;
+            got = chunk.size() - msg.body().size;
+            if (got == 0 && !parser.is_done()) continue;
+            tail.append({chunk.data(), got});
         }
-        std::size_t got = chunk.size() - upstream.body().size;
-        if (got == 0 && !parser.is_done()) continue;
-        tail.append({chunk.data(), got});
-        res.body().data = got ? chunk.data() : nullptr;
-        res.body().size = got;
-        res.body().more = !parser.is_done();
+        if (!client_has_bytes) ctx.rec.status = result.record.status;
+        client_has_bytes = true;
+        result.answered = true;
+        msg.body().data = got ? chunk.data() : nullptr;
+        msg.body().size = got;
+        msg.body().more = !parser.is_done();
         ctx.client.tcp_layer().expires_after(write_timeout);
         auto [wec, wn] = co_await bhttp::async_write(ctx.client, writer, use_nothrow);
         if (wec == bhttp::error::need_buffer) wec = {};
@@ -613,17 +610,7 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
             result.client_gone = true;
             co_return result;
         }
-    }
-    if (!writer.is_done()) {
-        res.body().data = nullptr;
-        res.body().size = 0;
-        res.body().more = false;
-        ctx.client.tcp_layer().expires_after(write_timeout);
-        auto [wec, wn] = co_await bhttp::async_write(ctx.client, writer, use_nothrow);
-        if (wec && wec != bhttp::error::need_buffer) {
-            result.client_gone = true;
-            co_return result;
-        }
+        if (writer.is_done()) break;
     }
     if (parser.keep_alive()) ctx.pools[target.region_index]->release(std::move(conn));
     ctx.rec.tokens = find_usage(tail.view());

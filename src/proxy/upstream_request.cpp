@@ -2,6 +2,8 @@
 
 #include <boost/beast/core/string.hpp>
 
+#include <vector>
+
 namespace spillway::proxy {
 
 namespace bhttp = boost::beast::http;
@@ -94,13 +96,17 @@ void set_upstream_credentials(const config::region& region, bhttp::fields& to) {
         to.set(bhttp::field::authorization, "Bearer " + region.api_key);
 }
 
-void copy_response_headers(const bhttp::fields& from, bhttp::fields& to) {
-    std::string_view connection = from[bhttp::field::connection];
-    for (const auto& f : from) {
-        if (is_hop_by_hop(f.name())) continue;
-        if (!connection.empty() && named_in_connection(connection, f.name_string())) continue;
-        to.insert(f.name_string(), f.value());
+void strip_response_hop_by_hop(bhttp::fields& fields) {
+    // Collect first: erasing while iterating would invalidate the iteration.
+    std::string connection(fields[bhttp::field::connection]);
+    std::vector<std::string> doomed;
+    for (const auto& f : fields) {
+        bhttp::field id = f.name();
+        bool framing = id == bhttp::field::content_length || id == bhttp::field::transfer_encoding;
+        if ((is_hop_by_hop(id) && !framing) || (!connection.empty() && named_in_connection(connection, f.name_string())))
+            doomed.emplace_back(f.name_string());
     }
+    for (const auto& name : doomed) fields.erase(name);
 }
 
 }  // namespace spillway::proxy

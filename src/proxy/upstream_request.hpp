@@ -29,8 +29,10 @@ std::string upstream_host(const config::endpoint& ep);
 void copy_request_headers(const boost::beast::http::fields& from, boost::beast::http::fields& to);
 void set_upstream_credentials(const config::region& region, boost::beast::http::fields& to);
 
-// Copies upstream response headers for the client, minus hop-by-hop and framing headers
-// (the relay sets its own Content-Length / Transfer-Encoding).
-void copy_response_headers(const boost::beast::http::fields& from, boost::beast::http::fields& to);
+// Turns an upstream response header into the client's, in place (no copy of the fields):
+// removes connection-scoped headers (Connection and what it names, Keep-Alive, Proxy-*, TE,
+// Trailer, Upgrade). Content-Length and Transfer-Encoding stay: the relay keeps the upstream's
+// framing, so they still describe the body the client receives.
+void strip_response_hop_by_hop(boost::beast::http::fields& fields);
 
 }  // namespace spillway::proxy

@@ -96,7 +96,13 @@ function deploymentStatus(status, name) {
 }
 
 before(async () => {
-  stack = await startStack();
+  // The secondary's gpt-4o has a quota (tpm 60000, so rpm 360: 60 per 10 s window); the rest is unlimited.
+  stack = await startStack({
+    regions: [
+      { name: 'primary', priority: 0 },
+      { name: 'secondary', priority: 1, chatTpm: 60_000 },
+    ],
+  });
   client = new OpenAI({ baseURL: `${stack.origin}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
 });
 
@@ -129,6 +135,33 @@ test('healthy traffic is answered by the primary', async () => {
   assert.ok(emb.data.usage.prompt_tokens > 0);
   sawUsage('primary', 'emb-primary', emb.data.usage);
   sawRequest({ model: EMBEDDING_MODEL, code: 200, attempts: [['primary', 200, 'emb-primary']] });
+});
+
+test('quota gauges: a deployment\'s headroom when it has a quota, and no made-up 0 when it has none', async () => {
+  const metrics = await scrape(stack.adminOrigin);
+  const status = await stack.status();
+  const gauge = (name, region, deployment) => metrics.get(name, { region, deployment });
+  // Untouched so far: the whole quota is left.
+  const secondary = deploymentStatus(status, 'gpt4o-secondary');
+  assert.equal(secondary.tpm, 60_000);
+  assert.equal(secondary.remaining_tokens, 60_000);
+  assert.equal(secondary.remaining_requests, 60);
+  assert.equal(gauge('spillway_deployment_remaining_tokens', 'secondary', 'gpt4o-secondary'), 60_000);
+  assert.equal(gauge('spillway_deployment_remaining_requests', 'secondary', 'gpt4o-secondary'), 60);
+  // Without a quota /status says null (unknown / unlimited). The gauge must not say 0: that reads
+  // as "exhausted" to every dashboard and alert (`min(...) < 1000`). Absent or +Inf is honest.
+  for (const [region, deployment] of [['primary', 'gpt4o-primary'], ['primary', 'emb-primary'], ['secondary', 'emb-secondary']]) {
+    const d = deploymentStatus(status, deployment);
+    assert.equal(d.remaining_tokens, null);
+    assert.equal(d.remaining_requests, null);
+    for (const name of ['spillway_deployment_remaining_tokens', 'spillway_deployment_remaining_requests']) {
+      const v = gauge(name, region, deployment);
+      assert.ok(
+        v === undefined || v === Infinity,
+        `${name}{region="${region}",deployment="${deployment}"} is ${v} for a deployment without a quota (/status: null)`,
+      );
+    }
+  }
 });
 
 test('primary answers 503 once: the request is retried on the secondary', async () => {

@@ -254,3 +254,36 @@ test('SIGTERM with 3 streams in flight: no new connections, every stream complet
   // Three streams, three access-log lines, all 200.
   assert.deepEqual(stack.accessLog().map((l) => [l.status, l.stream]), [[200, true], [200, true], [200, true]]);
 });
+
+test('while draining, /readyz says not ready (so load balancers stop routing here); /healthz stays 200', async () => {
+  stack = await startStack();
+  await slowRegions(['primary']);
+  const ready = await stack.admin('GET', '/readyz');
+  assert.equal(ready.status, 200, ready.text);
+
+  // One stream keeps the drain going for ~2 s; the admin port still answers meanwhile.
+  const stream = await sdk().chat.completions.create({
+    model: CHAT_MODEL,
+    messages,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  let signalled;
+  const firstChunk = new Promise((resolve) => (signalled = resolve));
+  const done = readStream(stream, (n) => n === 1 && signalled());
+  await firstChunk;
+  stack.proxy.kill('SIGTERM');
+  await waitFor('the drain to start', () => /draining/.test(stack.proxyLog()));
+
+  const healthz = await stack.admin('GET', '/healthz');
+  const readyz = await stack.admin('GET', '/readyz');
+  const readyzAt = Date.now();
+  const streamed = await done;
+  assertCompleteStream(streamed, 'primary', 'the stream in flight');
+  assert.ok(streamed.contentAt.some((t) => t > readyzAt), 'the stream had ended before /readyz was asked');
+  assert.deepEqual(await stack.proxy.exited, { code: 0, signal: null });
+
+  assert.equal(healthz.status, 200, 'the process runs: healthz 200');
+  assert.equal(readyz.status, 503, `GET /readyz while draining -> ${readyz.status} ${readyz.text}`);
+  assert.equal(readyz.json.ready, false, readyz.text);
+});

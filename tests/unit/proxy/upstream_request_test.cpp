@@ -243,9 +243,11 @@ TEST(CopyRequestHeaders, HeadersNamedByConnectionAreHopByHop) {
     EXPECT_EQ(to.count("X-Hop-Only"), 0u);
     EXPECT_EQ(to[bhttp::field::content_type], "application/json");
 
-    bhttp::fields res_to;
-    copy_response_headers(from, res_to);
-    EXPECT_EQ(res_to.count("X-Hop-Only"), 0u);
+    bhttp::fields response = from;
+    strip_response_hop_by_hop(response);
+    EXPECT_EQ(response.count("X-Hop-Only"), 0u);
+    EXPECT_EQ(response.count("Connection"), 0u);
+    EXPECT_EQ(response[bhttp::field::content_type], "application/json");
 }
 
 TEST(SetUpstreamCredentials, AzureUsesApiKey) {
@@ -307,62 +309,59 @@ TEST(UpstreamHeaders, ClientKeyIsReplacedByTheRegionKey) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// copy_response_headers
+// strip_response_hop_by_hop
 
-TEST(CopyResponseHeaders, KeepsCorrelationAndRateLimitHeaders) {
-    bhttp::fields from;
-    from.set("Content-Type", "application/json");
-    from.set("x-request-id", "req-1");
-    from.set("apim-request-id", "apim-2");
-    from.set("x-ms-client-request-id", "cli-3");
-    from.set("x-ratelimit-remaining-requests", "479");
-    from.set("x-ratelimit-remaining-tokens", "79000");
-    from.set("x-ratelimit-limit-requests", "80");
-    from.set("x-ratelimit-limit-tokens", "80000");
-    from.set("retry-after", "2");
-    from.set("retry-after-ms", "1500");
-    from.set("x-ms-region", "East US");
-    from.set("azureml-model-session", "d008-20240215231538");
-    from.insert("Set-Cookie", "a=1");
-    from.insert("Set-Cookie", "b=2");
-    from.set("Content-Length", "42");
-    from.set("Transfer-Encoding", "chunked");
-    from.set("Connection", "keep-alive");
-    from.set("Keep-Alive", "timeout=5");
-    from.set("Trailer", "x-checksum");
-    from.set("Upgrade", "h2c");
-    from.set("Proxy-Authenticate", "Basic");
-    bhttp::fields to;
-    copy_response_headers(from, to);
+TEST(StripResponseHopByHop, KeepsCorrelationRateLimitAndFramingHeaders) {
+    bhttp::fields f;
+    f.set("Content-Type", "application/json");
+    f.set("x-request-id", "req-1");
+    f.set("apim-request-id", "apim-2");
+    f.set("x-ms-client-request-id", "cli-3");
+    f.set("x-ratelimit-remaining-requests", "479");
+    f.set("x-ratelimit-remaining-tokens", "79000");
+    f.set("x-ratelimit-limit-requests", "80");
+    f.set("x-ratelimit-limit-tokens", "80000");
+    f.set("retry-after", "2");
+    f.set("retry-after-ms", "1500");
+    f.set("x-ms-region", "East US");
+    f.set("azureml-model-session", "d008-20240215231538");
+    f.insert("Set-Cookie", "a=1");
+    f.insert("Set-Cookie", "b=2");
+    f.set("Transfer-Encoding", "chunked");
+    f.set("Connection", "keep-alive");
+    f.set("Keep-Alive", "timeout=5");
+    f.set("Trailer", "x-checksum");
+    f.set("Upgrade", "h2c");
+    f.set("Proxy-Authenticate", "Basic");
+    strip_response_hop_by_hop(f);
 
-    EXPECT_EQ(to[bhttp::field::content_type], "application/json");
-    EXPECT_EQ(to["x-request-id"], "req-1");
-    EXPECT_EQ(to["apim-request-id"], "apim-2");
-    EXPECT_EQ(to["x-ms-client-request-id"], "cli-3");
-    EXPECT_EQ(to["x-ratelimit-remaining-requests"], "479");
-    EXPECT_EQ(to["x-ratelimit-remaining-tokens"], "79000");
-    EXPECT_EQ(to["x-ratelimit-limit-requests"], "80");
-    EXPECT_EQ(to["x-ratelimit-limit-tokens"], "80000");
-    EXPECT_EQ(to["retry-after"], "2");
-    EXPECT_EQ(to["retry-after-ms"], "1500");
-    EXPECT_EQ(to["x-ms-region"], "East US");
-    EXPECT_EQ(to["azureml-model-session"], "d008-20240215231538");
-    EXPECT_EQ(values(to, "set-cookie"), (std::vector<std::string>{"a=1", "b=2"}));
+    EXPECT_EQ(f[bhttp::field::content_type], "application/json");
+    EXPECT_EQ(f["x-request-id"], "req-1");
+    EXPECT_EQ(f["apim-request-id"], "apim-2");
+    EXPECT_EQ(f["x-ms-client-request-id"], "cli-3");
+    EXPECT_EQ(f["x-ratelimit-remaining-requests"], "479");
+    EXPECT_EQ(f["x-ratelimit-remaining-tokens"], "79000");
+    EXPECT_EQ(f["x-ratelimit-limit-requests"], "80");
+    EXPECT_EQ(f["x-ratelimit-limit-tokens"], "80000");
+    EXPECT_EQ(f["retry-after"], "2");
+    EXPECT_EQ(f["retry-after-ms"], "1500");
+    EXPECT_EQ(f["x-ms-region"], "East US");
+    EXPECT_EQ(f["azureml-model-session"], "d008-20240215231538");
+    EXPECT_EQ(values(f, "set-cookie"), (std::vector<std::string>{"a=1", "b=2"}));
+    EXPECT_EQ(f["Transfer-Encoding"], "chunked") << "framing is kept: the relay preserves it";
 
-    for (std::string_view name :
-         {"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Trailer", "Upgrade", "Proxy-Authenticate"})
-        EXPECT_EQ(to.count(name), 0u) << name << " was copied";
-    EXPECT_EQ(field_count(to), 14u);
+    for (std::string_view name : {"Connection", "Keep-Alive", "Trailer", "Upgrade", "Proxy-Authenticate"})
+        EXPECT_EQ(f.count(name), 0u) << name << " was kept";
+    EXPECT_EQ(field_count(f), 15u);
 }
 
-TEST(CopyResponseHeaders, AppendsToWhatIsAlreadyThere) {
-    bhttp::fields from;
-    from.set("x-request-id", "req-1");
-    bhttp::fields to;
-    to.set("x-spillway-region", "eastus");
-    copy_response_headers(from, to);
-    EXPECT_EQ(to["x-spillway-region"], "eastus");
-    EXPECT_EQ(to["x-request-id"], "req-1");
+TEST(StripResponseHopByHop, KeepsContentLength) {
+    bhttp::fields f;
+    f.set("Content-Length", "42");
+    f.set("Keep-Alive", "timeout=5");
+    strip_response_hop_by_hop(f);
+    EXPECT_EQ(f["Content-Length"], "42");
+    EXPECT_EQ(field_count(f), 1u);
 }
 
 }  // namespace
