@@ -104,8 +104,10 @@ std::string admin_handler::metrics_text() {
         auto& m = *snap->target_metrics[i];
         m.available.Set(r.available ? 1 : 0);
         m.cooldown_seconds.Set(static_cast<double>(r.cooldown_remaining_ms) / 1000.0);
-        if (r.remaining_tokens) m.remaining_tokens.Set(static_cast<double>(*r.remaining_tokens));
-        if (r.remaining_requests) m.remaining_requests.Set(static_cast<double>(*r.remaining_requests));
+        auto as_double = [](std::optional<std::uint64_t> v) {
+            return v ? std::optional<double>(static_cast<double>(*v)) : std::nullopt;
+        };
+        m.set_remaining(as_double(r.remaining_tokens), as_double(r.remaining_requests));
         m.inflight.Set(static_cast<double>(r.inflight));
     }
     metrics_.active_connections().Set(data_connections_.open.load());
@@ -122,12 +124,16 @@ awaitable<bool> admin_handler::serve(http::request& req, http::any_stream& clien
     } else if (get && path == "/healthz") {
         res = text_response(bhttp::status::ok, version, "text/plain", "ok\n");
     } else if (get && path == "/readyz") {
+        // Draining: tell load balancers to stop sending traffic here while in-flight work ends.
+        const bool draining = data_connections_.draining.load();
         auto unready = unready_models();
         json reasons = json::object();
         for (const auto& [model, why] : unready) reasons[model] = why;
-        json body = {{"ready", unready.empty()}};
+        const bool ready = unready.empty() && !draining;
+        json body = {{"ready", ready}};
+        if (draining) body["reason"] = "draining: shutting down";
         if (!unready.empty()) body["models"] = std::move(reasons);
-        res = text_response(unready.empty() ? bhttp::status::ok : bhttp::status::service_unavailable, version,
+        res = text_response(ready ? bhttp::status::ok : bhttp::status::service_unavailable, version,
                             "application/json", body.dump());
     } else if (get && path == "/status") {
         res = text_response(bhttp::status::ok, version, "application/json", status_json());

@@ -104,12 +104,29 @@ deployment_metrics::deployment_metrics(registry& r, const std::string& region, c
       completion_tokens(r.tokens_.Add({{"region", region}, {"deployment", deployment}, {"type", "completion"}})),
       available(r.available_.Add({{"region", region}, {"deployment", deployment}})),
       cooldown_seconds(r.cooldown_.Add({{"region", region}, {"deployment", deployment}})),
-      remaining_tokens(r.remaining_tokens_.Add({{"region", region}, {"deployment", deployment}})),
-      remaining_requests(r.remaining_requests_.Add({{"region", region}, {"deployment", deployment}})),
-      inflight(r.inflight_.Add({{"region", region}, {"deployment", deployment}})) {
+      inflight(r.inflight_.Add({{"region", region}, {"deployment", deployment}})),
+      remaining_tokens_family_(r.remaining_tokens_),
+      remaining_requests_family_(r.remaining_requests_),
+      labels_{{"region", region}, {"deployment", deployment}} {
     for (std::size_t i = 0; i < retries.size(); ++i)
         retries[i] = &r.retries_.Add(
             {{"region", region}, {"deployment", deployment}, {"reason", std::string(to_string(static_cast<retry_reason>(i)))}});
+}
+
+void deployment_metrics::set_or_remove(prometheus::Family<prometheus::Gauge>& family, prometheus::Gauge*& gauge,
+                                       std::optional<double> value) {
+    if (value) {
+        if (!gauge) gauge = &family.Add(labels_);
+        gauge->Set(*value);
+    } else if (gauge) {
+        family.Remove(gauge);
+        gauge = nullptr;
+    }
+}
+
+void deployment_metrics::set_remaining(std::optional<double> tokens, std::optional<double> requests) {
+    set_or_remove(remaining_tokens_family_, remaining_tokens_, tokens);
+    set_or_remove(remaining_requests_family_, remaining_requests_, requests);
 }
 
 }  // namespace spillway::metrics

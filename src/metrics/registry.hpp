@@ -13,6 +13,7 @@
 #include <array>
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -50,9 +51,21 @@ struct deployment_metrics {
     prometheus::Counter& completion_tokens; // spillway_tokens_total{type="completion"}
     prometheus::Gauge& available;           // spillway_deployment_available
     prometheus::Gauge& cooldown_seconds;    // spillway_deployment_cooldown_seconds
-    prometheus::Gauge& remaining_tokens;    // spillway_deployment_remaining_tokens
-    prometheus::Gauge& remaining_requests;  // spillway_deployment_remaining_requests
     prometheus::Gauge& inflight;            // spillway_deployment_inflight (extension)
+
+    // spillway_deployment_remaining_tokens / _requests: a series exists only while the value is
+    // known (a quota is configured or the upstream reported it); a made-up 0 would read as
+    // "quota used up". Call from the scraping thread only.
+    void set_remaining(std::optional<double> tokens, std::optional<double> requests);
+
+private:
+    void set_or_remove(prometheus::Family<prometheus::Gauge>& family, prometheus::Gauge*& gauge,
+                       std::optional<double> value);
+    prometheus::Family<prometheus::Gauge>& remaining_tokens_family_;
+    prometheus::Family<prometheus::Gauge>& remaining_requests_family_;
+    prometheus::Labels labels_;
+    prometheus::Gauge* remaining_tokens_ = nullptr;
+    prometheus::Gauge* remaining_requests_ = nullptr;
 };
 
 class registry {

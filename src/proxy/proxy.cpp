@@ -6,6 +6,7 @@
 
 #include "health/retry_after.hpp"
 #include "http/sse.hpp"
+#include "http/wire.hpp"
 #include "metrics/registry.hpp"
 #include "proxy/openai_error.hpp"
 #include "proxy/upstream_request.hpp"
@@ -13,8 +14,9 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/span_body.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/container/static_vector.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/fmt/chrono.h>
 #include <spdlog/spdlog.h>
@@ -462,12 +464,8 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
         rewritten = replace_model(body, ctx.body, target.deployment->name);
         body = rewritten;
     }
-    bhttp::request<bhttp::span_body<const char>> up{bhttp::verb::post, upstream_target(region, *target.deployment, ctx.op), 11};
-    copy_request_headers(ctx.req, up);
-    set_upstream_credentials(region, up);
-    up.set(bhttp::field::host, upstream_host(region.upstream));
-    up.body() = boost::span<const char>(body.data(), body.size());
-    up.prepare_payload();
+    const std::string head = upstream_request_head(region, *target.deployment, ctx.op, ctx.req, body.size());
+    const std::array<net::const_buffer, 2> request_bytes{net::buffer(head), net::buffer(body)};
 
     // A kept-alive connection may have been closed by the upstream while idle; one fresh retry
     // on the same upstream covers that without counting as a failed attempt.
@@ -480,7 +478,7 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
         }
         conn->stream.tcp_layer().expires_after(remaining(ctx.deadline, clock_));
         const auto sent_at = clock_.now();
-        auto [wec, wn] = co_await bhttp::async_write(conn->stream, up, use_nothrow);
+        auto [wec, wn] = co_await net::async_write(conn->stream, request_bytes, use_nothrow);
         if (wec) {
             if (conn->reused && round == 0 && looks_stale(wec)) continue;
             result.record.why = classify_io_error(wec);
@@ -553,16 +551,52 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
     msg.set("x-spillway-attempts", std::to_string(ctx.rec.attempts.size() + 1));
     msg.set("x-spillway-request-id", ctx.rec.id);
     add_pool_headroom(ctx, msg);
-    msg.version(ctx.req.version());
-    msg.keep_alive(ctx.client_keep_alive);
     const bool event_stream = msg[bhttp::field::content_type].starts_with("text/event-stream");
 
-    // The parser and the serializer take turns on the same buffer_body: the parser fills
-    // `chunk`, then the serializer sends what it holds.
-    bhttp::response_serializer<bhttp::buffer_body> writer{msg};
+    // Framing: the upstream's, except that a body delimited by the connection's end becomes
+    // chunked, and an HTTP/1.0 client gets raw bytes and a close instead of chunks.
+    bool chunked = msg.chunked();
+    bool keep_alive = ctx.client_keep_alive;
+    if (!chunked && !parser.content_length() && !parser.is_done()) chunked = true;
+    if (chunked && ctx.req.version() == 10) {
+        chunked = false;
+        keep_alive = false;
+        msg.erase(bhttp::field::transfer_encoding);
+    } else if (chunked && !msg.chunked()) {
+        msg.set(bhttp::field::transfer_encoding, "chunked");
+    }
+    msg.version(ctx.req.version());
+    msg.keep_alive(keep_alive);
+    std::string head;
+    head.reserve(1024);
+    http::wire::append_status_line(msg.version(), msg.result_int(), msg.reason(), head);
+    http::wire::append_fields(msg, head);
+    head.append(http::wire::crlf);
+
     std::array<char, relay_chunk> chunk;
-    tail_buffer tail;  // usage comes last in a body or stream
+    std::string chunk_size;  // the size line of the chunk being sent
+    tail_buffer tail;        // usage comes last in a body or stream
     bool client_has_bytes = false;
+    // Sends the head (first time only), `data` framed as a chunk if chunked, and the last chunk
+    // when `last`, in one scatter-write.
+    auto send = [&](std::string_view data, bool last) {
+        boost::container::static_vector<net::const_buffer, 5> out;
+        if (!client_has_bytes) out.push_back(net::buffer(head));
+        if (chunked && !data.empty()) {
+            chunk_size.clear();
+            http::wire::append_chunk_size(data.size(), chunk_size);
+            out.push_back(net::buffer(chunk_size));
+            out.push_back(net::buffer(data));
+            out.push_back(net::buffer(http::wire::crlf));
+        } else if (!data.empty()) {
+            out.push_back(net::buffer(data));
+        }
+        if (chunked && last) out.push_back(net::buffer(http::wire::last_chunk));
+        client_has_bytes = true;
+        ctx.client.tcp_layer().expires_after(write_timeout);
+        return net::async_write(ctx.client, out, use_nothrow);
+    };
+
     for (;;) {
         std::size_t got = 0;
         if (!parser.is_done()) {
@@ -577,18 +611,14 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
                              rec.message());
                 if (!client_has_bytes) co_return result;  // nothing sent yet: retryable elsewhere
                 result.answered = true;
-                if (msg.chunked()) {
+                if (chunked) {
                     // End the client's stream cleanly, with an event the SDK reports as an error.
                     std::string event = event_stream
                                             ? http::sse_data_event(error_json("upstream_error", "upstream_stream_interrupted",
                                                                               "The upstream deployment's stream was "
                                                                               "interrupted: " + rec.message()))
                                             : std::string{};
-                    msg.body().data = event.empty() ? nullptr : event.data();
-                    msg.body().size = event.size();
-                    msg.body().more = false;
-                    ctx.client.tcp_layer().expires_after(write_timeout);
-                    co_await bhttp::async_write(ctx.client, writer, use_nothrow);
+                    co_await send(event, true);
                 }
                 result.keep_alive = false;
                 co_return result;
@@ -598,26 +628,20 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
             tail.append({chunk.data(), got});
         }
         if (!client_has_bytes) ctx.rec.status = result.record.status;
-        client_has_bytes = true;
         result.answered = true;
-        msg.body().data = got ? chunk.data() : nullptr;
-        msg.body().size = got;
-        msg.body().more = !parser.is_done();
-        ctx.client.tcp_layer().expires_after(write_timeout);
-        auto [wec, wn] = co_await bhttp::async_write(ctx.client, writer, use_nothrow);
-        if (wec == bhttp::error::need_buffer) wec = {};
+        auto [wec, wn] = co_await send({chunk.data(), got}, parser.is_done());
         if (wec) {  // client gone: the upstream connection is dropped, which cancels it
             result.client_gone = true;
             co_return result;
         }
-        if (writer.is_done()) break;
+        if (parser.is_done()) break;
     }
     if (parser.keep_alive()) ctx.pools[target.region_index]->release(std::move(conn));
     ctx.rec.tokens = find_usage(tail.view());
     auto& m = *ctx.snap.target_metrics[target.id];
     if (ctx.rec.tokens.prompt) m.prompt_tokens.Increment(static_cast<double>(*ctx.rec.tokens.prompt));
     if (ctx.rec.tokens.completion) m.completion_tokens.Increment(static_cast<double>(*ctx.rec.tokens.completion));
-    result.keep_alive = ctx.client_keep_alive;
+    result.keep_alive = keep_alive;
     co_return result;
 }
 

@@ -1,5 +1,7 @@
 #include "proxy/upstream_request.hpp"
 
+#include "http/wire.hpp"
+
 #include <boost/beast/core/string.hpp>
 
 #include <vector>
@@ -76,7 +78,7 @@ std::string upstream_host(const config::endpoint& ep) {
     return host + ":" + std::to_string(ep.port);
 }
 
-void copy_request_headers(const bhttp::fields& from, bhttp::fields& to) {
+void append_forwarded_request_headers(const bhttp::fields& from, std::string& out) {
     std::string_view connection = from[bhttp::field::connection];
     for (const auto& f : from) {
         bhttp::field id = f.name();
@@ -84,16 +86,30 @@ void copy_request_headers(const bhttp::fields& from, bhttp::fields& to) {
         std::string_view name = f.name_string();
         if (boost::beast::iequals(name, "api-key") || starts_with_nocase(name, "x-spillway-")) continue;
         if (!connection.empty() && named_in_connection(connection, name)) continue;
-        to.insert(name, f.value());
+        http::wire::append_field(name, f.value(), out);
     }
 }
 
-void set_upstream_credentials(const config::region& region, bhttp::fields& to) {
+void append_upstream_credentials(const config::region& region, std::string& out) {
     if (region.api_key.empty()) return;
-    if (region.kind == config::region_kind::azure)
-        to.set("api-key", region.api_key);
-    else
-        to.set(bhttp::field::authorization, "Bearer " + region.api_key);
+    if (region.kind == config::region_kind::azure) {
+        http::wire::append_field("api-key", region.api_key, out);
+    } else {
+        out.append("Authorization: Bearer ").append(region.api_key).append(http::wire::crlf);
+    }
+}
+
+std::string upstream_request_head(const config::region& region, const config::deployment& dep, operation op,
+                                  const bhttp::fields& client_headers, std::size_t body_size) {
+    std::string head;
+    head.reserve(1024);
+    http::wire::append_request_line("POST", upstream_target(region, dep, op), head);
+    append_forwarded_request_headers(client_headers, head);
+    http::wire::append_field("Host", upstream_host(region.upstream), head);
+    append_upstream_credentials(region, head);
+    http::wire::append_field("Content-Length", std::to_string(body_size), head);
+    head.append(http::wire::crlf);
+    return head;
 }
 
 void strip_response_hop_by_hop(bhttp::fields& fields) {

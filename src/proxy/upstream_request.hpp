@@ -24,10 +24,18 @@ bool model_in_body(const config::region& region, operation op);
 // Host header value: the host, with the port unless it is the scheme's default.
 std::string upstream_host(const config::endpoint& ep);
 
-// Copies end-to-end request headers; drops hop-by-hop ones, Host, Content-Length, the client's
-// credentials (api-key, Authorization) and x-spillway-*; then sets the region's credentials.
-void copy_request_headers(const boost::beast::http::fields& from, boost::beast::http::fields& to);
-void set_upstream_credentials(const config::region& region, boost::beast::http::fields& to);
+// Appends the client's end-to-end request headers as "Name: value\r\n" lines; drops hop-by-hop
+// ones (and those named in Connection), Host, Content-Length, the client's credentials
+// (api-key, Authorization) and x-spillway-*.
+void append_forwarded_request_headers(const boost::beast::http::fields& from, std::string& out);
+// The region's credentials: `api-key` for azure, `Authorization: Bearer` for openai; none when
+// the region has no key.
+void append_upstream_credentials(const config::region& region, std::string& out);
+
+// The complete head of the upstream request — request line, forwarded headers, Host, the
+// region's credentials, Content-Length and the blank line — ready to be written before the body.
+std::string upstream_request_head(const config::region& region, const config::deployment& dep, operation op,
+                                  const boost::beast::http::fields& client_headers, std::size_t body_size);
 
 // Turns an upstream response header into the client's, in place (no copy of the fields):
 // removes connection-scoped headers (Connection and what it names, Keep-Alive, Proxy-*, TE,

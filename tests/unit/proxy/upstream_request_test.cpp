@@ -2,6 +2,9 @@
 // goes, the Host header, and which headers cross the proxy in each direction.
 #include "proxy/upstream_request.hpp"
 
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -12,6 +15,29 @@ namespace spillway::proxy {
 namespace {
 
 namespace bhttp = boost::beast::http;
+
+// The forwarding rules write header lines into the upstream head; read them back with Beast's
+// parser, as the upstream would.
+bhttp::fields parse_header_lines(const std::string& lines) {
+    std::string head = "POST / HTTP/1.1\r\n" + lines + "\r\n";
+    bhttp::request_parser<bhttp::empty_body> parser;
+    boost::system::error_code ec;
+    parser.put(boost::asio::buffer(head), ec);
+    EXPECT_FALSE(ec) << ec.message() << "\n" << head;
+    return parser.get().base();
+}
+
+bhttp::fields forwarded_fields(const bhttp::fields& from) {
+    std::string lines;
+    append_forwarded_request_headers(from, lines);
+    return parse_header_lines(lines);
+}
+
+void add_credentials(const config::region& region, bhttp::fields& to) {
+    std::string lines;
+    append_upstream_credentials(region, lines);
+    for (const auto& f : parse_header_lines(lines)) to.insert(f.name_string(), f.value());
+}
 
 config::region azure_region(std::string prefix = "") {
     config::region r;
@@ -163,7 +189,7 @@ bhttp::fields client_headers() {
 
 TEST(CopyRequestHeaders, KeepsEndToEndHeaders) {
     bhttp::fields to;
-    copy_request_headers(client_headers(), to);
+    to = forwarded_fields(client_headers());
     EXPECT_EQ(to["Content-Type"], "application/json");
     EXPECT_EQ(to["User-Agent"], "AzureOpenAI/Python 1.40.0");
     EXPECT_EQ(to["Accept"], "application/json");
@@ -175,7 +201,7 @@ TEST(CopyRequestHeaders, KeepsEndToEndHeaders) {
 
 TEST(CopyRequestHeaders, DropsCredentialsHopByHopFramingAndSpillwayHeaders) {
     bhttp::fields to;
-    copy_request_headers(client_headers(), to);
+    to = forwarded_fields(client_headers());
     for (std::string_view name : {"api-key", "Authorization", "Host", "Content-Length", "Connection", "Keep-Alive",
                                   "Transfer-Encoding", "TE", "Trailer", "Upgrade", "Proxy-Authorization",
                                   "Proxy-Connection", "Proxy-Authenticate", "Expect", "x-spillway-data-zone",
@@ -200,7 +226,7 @@ TEST(CopyRequestHeaders, NameMatchingIsCaseInsensitive) {
     from.insert("CONTENT-TYPE", "application/json");
     from.insert("X-STAINLESS-OS", "Linux");
     bhttp::fields to;
-    copy_request_headers(from, to);
+    to = forwarded_fields(from);
     EXPECT_EQ(field_count(to), 2u);
     EXPECT_EQ(to[bhttp::field::content_type], "application/json");
     EXPECT_EQ(to["x-stainless-os"], "Linux");
@@ -214,7 +240,7 @@ TEST(CopyRequestHeaders, NearMissNamesAreNotDropped) {
     from.insert("spillway-region", "x");
     from.insert("x-authorization-context", "x");
     bhttp::fields to;
-    copy_request_headers(from, to);
+    to = forwarded_fields(from);
     EXPECT_EQ(field_count(to), 5u);
     EXPECT_EQ(to["x-api-key"], "not ours");
     EXPECT_EQ(to["x-spillway"], "no dash after the prefix");
@@ -226,7 +252,7 @@ TEST(CopyRequestHeaders, RepeatedHeadersKeepEveryValueInOrder) {
     from.insert("Accept", "text/event-stream");
     from.insert("x-stainless-custom", "b");
     bhttp::fields to;
-    copy_request_headers(from, to);
+    to = forwarded_fields(from);
     EXPECT_EQ(values(to, "x-stainless-custom"), (std::vector<std::string>{"a", "b"}));
     EXPECT_EQ(to["Accept"], "text/event-stream");
 }
@@ -239,7 +265,7 @@ TEST(CopyRequestHeaders, HeadersNamedByConnectionAreHopByHop) {
     from.insert("X-Hop-Only", "1");
     from.insert("Content-Type", "application/json");
     bhttp::fields to;
-    copy_request_headers(from, to);
+    to = forwarded_fields(from);
     EXPECT_EQ(to.count("X-Hop-Only"), 0u);
     EXPECT_EQ(to[bhttp::field::content_type], "application/json");
 
@@ -252,7 +278,7 @@ TEST(CopyRequestHeaders, HeadersNamedByConnectionAreHopByHop) {
 
 TEST(SetUpstreamCredentials, AzureUsesApiKey) {
     bhttp::fields to;
-    set_upstream_credentials(azure_region(), to);
+    add_credentials(azure_region(), to);
     EXPECT_EQ(to["api-key"], "region-key-east");
     EXPECT_EQ(to.count(bhttp::field::authorization), 0u);
     EXPECT_EQ(field_count(to), 1u);
@@ -260,7 +286,7 @@ TEST(SetUpstreamCredentials, AzureUsesApiKey) {
 
 TEST(SetUpstreamCredentials, OpenaiUsesBearer) {
     bhttp::fields to;
-    set_upstream_credentials(openai_region(), to);
+    add_credentials(openai_region(), to);
     EXPECT_EQ(to[bhttp::field::authorization], "Bearer sk-region");
     EXPECT_EQ(to.count("api-key"), 0u);
     EXPECT_EQ(field_count(to), 1u);
@@ -271,40 +297,39 @@ TEST(SetUpstreamCredentials, EmptyKeySetsNothing) {
         region.api_key.clear();
         bhttp::fields to;
         to.set("Content-Type", "application/json");
-        set_upstream_credentials(region, to);
+        add_credentials(region, to);
         EXPECT_EQ(to.count("api-key"), 0u);
         EXPECT_EQ(to.count(bhttp::field::authorization), 0u);
         EXPECT_EQ(field_count(to), 1u);
     }
 }
 
-TEST(SetUpstreamCredentials, ReplacesRatherThanAppends) {
-    bhttp::fields to;
-    to.set("API-KEY", "stale");
-    set_upstream_credentials(azure_region(), to);
-    EXPECT_EQ(values(to, "api-key"), (std::vector<std::string>{"region-key-east"}));
-    to.set(bhttp::field::authorization, "Bearer stale");
-    set_upstream_credentials(openai_region(), to);
-    EXPECT_EQ(values(to, "authorization"), (std::vector<std::string>{"Bearer sk-region"}));
-}
-
-// The flow proxy.cpp uses: the client's key never reaches the upstream, the region's does.
-TEST(UpstreamHeaders, ClientKeyIsReplacedByTheRegionKey) {
+// The head proxy.cpp writes: request line, forwarded headers, Host, the region's key, the
+// body's length; the client's key never reaches the upstream, the region's does.
+TEST(UpstreamRequestHead, IsACompleteHeadWithTheRegionsKeyInsteadOfTheClients) {
     for (auto region : {azure_region(), openai_region()}) {
-        bhttp::fields to;
-        copy_request_headers(client_headers(), to);
-        set_upstream_credentials(region, to);
-        for (const auto& f : to) {
-            EXPECT_EQ(std::string(f.value()).find("client-secret"), std::string::npos)
-                << f.name_string() << ": " << f.value();
-        }
+        std::string head = upstream_request_head(region, gpt4o(), operation::chat_completions, client_headers(), 123);
+        EXPECT_EQ(head.find("client-secret"), std::string::npos) << head;
+        bhttp::request_parser<bhttp::empty_body> parser;
+        parser.skip(true);  // the body would follow
+        boost::system::error_code ec;
+        parser.put(boost::asio::buffer(head), ec);
+        ASSERT_FALSE(ec) << ec.message() << "\n" << head;
+        ASSERT_TRUE(parser.is_header_done());
+        const auto& req = parser.get();
+        EXPECT_EQ(req.method(), bhttp::verb::post);
+        EXPECT_EQ(req.target(), upstream_target(region, gpt4o(), operation::chat_completions));
+        EXPECT_EQ(req[bhttp::field::host], upstream_host(region.upstream));
+        EXPECT_EQ(req[bhttp::field::content_length], "123");
+        EXPECT_EQ(req[bhttp::field::content_type], "application/json");
         if (region.kind == config::region_kind::azure) {
-            EXPECT_EQ(values(to, "api-key"), (std::vector<std::string>{"region-key-east"}));
-            EXPECT_EQ(to.count(bhttp::field::authorization), 0u);
+            EXPECT_EQ(values(req, "api-key"), (std::vector<std::string>{"region-key-east"}));
+            EXPECT_EQ(req.count(bhttp::field::authorization), 0u);
         } else {
-            EXPECT_EQ(values(to, "authorization"), (std::vector<std::string>{"Bearer sk-region"}));
-            EXPECT_EQ(to.count("api-key"), 0u);
+            EXPECT_EQ(values(req, "authorization"), (std::vector<std::string>{"Bearer sk-region"}));
+            EXPECT_EQ(req.count("api-key"), 0u);
         }
+        EXPECT_TRUE(head.ends_with("\r\n\r\n"));
     }
 }
 
