@@ -2,10 +2,11 @@
 # Fresh machine -> every test: installs what is missing, then builds and runs
 #   1. unit + integration tests (Release),
 #   2. the same under AddressSanitizer + UndefinedBehaviorSanitizer (Debug),
-#   3. end-to-end tests with the official `openai` npm SDK against the real binaries.
+#   3. end-to-end tests with the official `openai` npm SDK against the real binaries,
+#   4. a smoke run of the benchmarks (spillway, nginx, HAProxy; microbenchmarks), so they never rot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+SPILLWAY_SETUP_BENCH=1 scripts/setup.sh
 
 echo "== release build and tests"
 scripts/build.sh release
@@ -20,3 +21,7 @@ echo "== end-to-end tests (openai npm SDK)"
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 SPILLWAY_BIN="$PWD/build/release/bin/spillway" SPILLWAY_MOCK_BIN="$PWD/build/release/bin/spillway-mock" \
   node --test tests/e2e/
+
+echo "== benchmark smoke run (checks that it runs, not how fast)"
+bench/run.sh --smoke --no-build
+build/release/bin/bench_hot_path --benchmark_min_time=0.01
