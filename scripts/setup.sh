@@ -6,7 +6,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libboost1.81-dev libssl-dev nlohmann-json3-dev prometheus-cpp-dev libspdlog-dev libcli11-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
-  nodejs npm curl ca-certificates
+  nodejs npm curl ca-certificates openssl
   chromium   # the dashboard test renders the admin page in headless Chromium
 )
 [ "${SPILLWAY_SETUP_BENCH:-0}" = 1 ] && packages+=(wrk nginx-light haproxy gnuplot-nox)
