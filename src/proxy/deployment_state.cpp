@@ -91,14 +91,11 @@ void deployment_state::on_abandoned() {
     --inflight_;
 }
 
-std::optional<std::uint64_t> deployment_state::remaining_tokens() {
+quota::remaining_estimate deployment_state::pool_contribution() {
     std::lock_guard lock(mutex_);
-    return headroom_.remaining(clock_.now()).tokens;
-}
-
-std::optional<std::uint64_t> deployment_state::remaining_requests() {
-    std::lock_guard lock(mutex_);
-    return headroom_.remaining(clock_.now()).requests;
+    const auto now = clock_.now();
+    if (now < cooldown_.until() || !breaker_.would_allow()) return {};
+    return headroom_.remaining(now);
 }
 
 deployment_report deployment_state::report() {

@@ -61,8 +61,9 @@ public:
     void on_succeeded(std::chrono::nanoseconds total);
     void on_abandoned();  // the client went away: no verdict on the upstream
 
-    std::optional<std::uint64_t> remaining_tokens();
-    std::optional<std::uint64_t> remaining_requests();
+    // What this deployment adds to the model's pooled x-ratelimit-remaining-* headers: its
+    // remaining tokens/requests, or nothing while it is cooling down or its circuit is open.
+    quota::remaining_estimate pool_contribution();
     deployment_report report();
 
 private:

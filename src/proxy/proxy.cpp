@@ -16,6 +16,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/container/small_vector.hpp>
 #include <boost/container/static_vector.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/fmt/chrono.h>
@@ -47,7 +48,7 @@ struct handler::request_context {
     core::time_point started;
     core::time_point deadline;
     bool client_keep_alive = true;
-    std::vector<routing::target_id> tried;
+    boost::container::small_vector<routing::target_id, 4> tried;
 };
 
 struct handler::attempt_result {
@@ -239,8 +240,8 @@ awaitable<bool> handler::serve(http::request& req, http::any_stream& client, con
     request_record rec;
     rec.id = id_prefix_ + std::to_string(++next_id_);
     rec.started = info.request_started;
-    rec.method = std::string(req.method_string());
-    rec.path = std::string(req.target().substr(0, req.target().find('?')));
+    rec.method = req.method_string();
+    rec.path = req.target().substr(0, req.target().find('?'));
     bool keep_alive = co_await handle(req, client, info, rec);
     finish(*snap, rec);
     co_return keep_alive;
@@ -354,7 +355,7 @@ awaitable<bool> handler::forward(request_context& ctx) {
     const auto wait_until = ctx.started + routing_cfg.max_wait;
     int sent = 0;
     while (sent < routing_cfg.max_attempts && remaining(ctx.deadline, clock_) > 0ns) {
-        auto pick = router.pick(ctx.snap.catalog, ctx.model, ctx.facts, ctx.tried);
+        auto pick = router.pick(ctx.snap.catalog, ctx.model, ctx.facts, {ctx.tried.data(), ctx.tried.size()});
         if (!pick) {
             // Nothing available now: wait for the first deployment to free up, if that is within
             // max_wait_ms (and the deadline); otherwise answer.
@@ -434,18 +435,15 @@ awaitable<bool> handler::answer_exhausted(request_context& ctx) {
 
 // The pool-wide headroom of SPEC §3: what is left across every available deployment of the
 // model, replacing the one upstream's own x-ratelimit-remaining-* values.
-void handler::add_pool_headroom(request_context& ctx, bhttp::fields& res) {
-    std::optional<std::uint64_t> tokens, requests;
+quota::remaining_estimate handler::pool_headroom(request_context& ctx) {
+    quota::remaining_estimate pool;
     for (routing::target_id id : ctx.model.targets) {
         if (!routing::in_zone(ctx.snap.catalog.at(id), ctx.facts.data_zone)) continue;
-        auto& state = *ctx.snap.states[id];
-        auto availability = state.status(0).state;
-        if (availability == routing::availability::cooling || availability == routing::availability::open) continue;
-        if (auto t = state.remaining_tokens()) tokens = tokens.value_or(0) + *t;
-        if (auto r = state.remaining_requests()) requests = requests.value_or(0) + *r;
+        auto part = ctx.snap.states[id]->pool_contribution();
+        if (part.tokens) pool.tokens = pool.tokens.value_or(0) + *part.tokens;
+        if (part.requests) pool.requests = pool.requests.value_or(0) + *part.requests;
     }
-    if (tokens) res.set("x-ratelimit-remaining-tokens", std::to_string(*tokens));
-    if (requests) res.set("x-ratelimit-remaining-requests", std::to_string(*requests));
+    return pool;
 }
 
 // A retry_on answer never goes to the client as is, even from the last deployment: spillway's
@@ -544,35 +542,41 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
     result.record.status = parser.get().result_int();
     const auto write_timeout = ctx.snap.config->limits.idle_timeout;
 
-    auto& msg = parser.get();
-    strip_response_hop_by_hop(msg);
-    msg.set("x-spillway-region", target.region->name);
-    msg.set("x-spillway-deployment", target.deployment->name);
-    msg.set("x-spillway-attempts", std::to_string(ctx.rec.attempts.size() + 1));
-    msg.set("x-spillway-request-id", ctx.rec.id);
-    add_pool_headroom(ctx, msg);
+    // The client's head is written in one pass from the parsed upstream header (no field is
+    // copied or changed): the upstream's fields minus hop-by-hop ones, then spillway's own.
+    const auto& msg = parser.get();
     const bool event_stream = msg[bhttp::field::content_type].starts_with("text/event-stream");
-
     // Framing: the upstream's, except that a body delimited by the connection's end becomes
     // chunked, and an HTTP/1.0 client gets raw bytes and a close instead of chunks.
-    bool chunked = msg.chunked();
+    const unsigned version = ctx.req.version();
+    bool chunked = msg.chunked() || (!parser.content_length() && !parser.is_done());
     bool keep_alive = ctx.client_keep_alive;
-    if (!chunked && !parser.content_length() && !parser.is_done()) chunked = true;
-    if (chunked && ctx.req.version() == 10) {
+    if (chunked && version == 10) {
         chunked = false;
         keep_alive = false;
-        msg.erase(bhttp::field::transfer_encoding);
-    } else if (chunked && !msg.chunked()) {
-        msg.set(bhttp::field::transfer_encoding, "chunked");
     }
-    msg.version(ctx.req.version());
-    msg.keep_alive(keep_alive);
+    const auto pool = pool_headroom(ctx);
     std::string head;
     head.reserve(1024);
-    http::wire::append_status_line(msg.version(), msg.result_int(), msg.reason(), head);
-    http::wire::append_fields(msg, head);
+    http::wire::append_status_line(version, msg.result_int(), msg.reason(), head);
+    append_client_response_fields(
+        msg,
+        {chunked == msg.chunked() ? std::string_view{} : std::string_view{"transfer-encoding"},
+         pool.tokens ? std::string_view{"x-ratelimit-remaining-tokens"} : std::string_view{},
+         pool.requests ? std::string_view{"x-ratelimit-remaining-requests"} : std::string_view{}},
+        head);
+    if (chunked && !msg.chunked()) http::wire::append_field("Transfer-Encoding", "chunked", head);
+    if (version == 10 && keep_alive) http::wire::append_field("Connection", "keep-alive", head);
+    if (version != 10 && !keep_alive) http::wire::append_field("Connection", "close", head);
+    if (pool.tokens) http::wire::append_field("x-ratelimit-remaining-tokens", std::to_string(*pool.tokens), head);
+    if (pool.requests) http::wire::append_field("x-ratelimit-remaining-requests", std::to_string(*pool.requests), head);
+    http::wire::append_field("x-spillway-region", target.region->name, head);
+    http::wire::append_field("x-spillway-deployment", target.deployment->name, head);
+    http::wire::append_field("x-spillway-attempts", std::to_string(ctx.rec.attempts.size() + 1), head);
+    http::wire::append_field("x-spillway-request-id", ctx.rec.id, head);
     head.append(http::wire::crlf);
 
+    auto& body = parser.get().body();
     std::array<char, relay_chunk> chunk;
     std::string chunk_size;  // the size line of the chunk being sent
     tail_buffer tail;        // usage comes last in a body or stream
@@ -600,8 +604,8 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
     for (;;) {
         std::size_t got = 0;
         if (!parser.is_done()) {
-            msg.body().data = chunk.data();
-            msg.body().size = chunk.size();
+            body.data = chunk.data();
+            body.size = chunk.size();
             conn->stream.tcp_layer().expires_after(remaining(ctx.deadline, clock_));
             auto [rec, rn] = co_await bhttp::async_read_some(conn->stream, conn->buffer, parser, use_nothrow);
             if (rec == bhttp::error::need_buffer) rec = {};
@@ -623,7 +627,7 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
                 result.keep_alive = false;
                 co_return result;
             }
-            got = chunk.size() - msg.body().size;
+            got = chunk.size() - body.size;
             if (got == 0 && !parser.is_done()) continue;
             tail.append({chunk.data(), got});
         }

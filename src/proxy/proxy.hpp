@@ -47,7 +47,7 @@ private:
     awaitable<bool> reply(request_record& rec, http::any_stream& client, http::string_response res, bool keep_alive);
     awaitable<bool> forward(request_context& ctx);
     awaitable<attempt_result> attempt(request_context& ctx, const routing::target& target);
-    void add_pool_headroom(request_context& ctx, boost::beast::http::fields& res);
+    quota::remaining_estimate pool_headroom(request_context& ctx);
     using upstream_parser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
     awaitable<attempt_result> relay(request_context& ctx, const routing::target& target,
                                     http::connection_ptr conn, upstream_parser& parser);

@@ -6,6 +6,8 @@
 #include "proxy/usage_scan.hpp"
 #include "routing/catalog.hpp"
 
+#include <boost/container/small_vector.hpp>
+
 #include <chrono>
 #include <optional>
 #include <string>
@@ -29,15 +31,15 @@ struct attempt_record {
 struct request_record {
     std::string id;
     core::time_point started;
-    std::string method;
-    std::string path;                 // without the query string
+    std::string_view method;          // views into the request, which outlives the record
+    std::string_view path;            // without the query string
     std::string client;               // the client key's configured name
     std::string model;                // as resolved; empty if the request never got that far
     std::optional<std::size_t> model_index;
     bool stream = false;
     std::uint64_t estimate = 0;
     unsigned status = 0;              // what the client got
-    std::vector<attempt_record> attempts;
+    boost::container::small_vector<attempt_record, 2> attempts;
     std::optional<routing::target_id> answered_by;
     token_usage tokens;
 };

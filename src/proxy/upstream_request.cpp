@@ -4,8 +4,6 @@
 
 #include <boost/beast/core/string.hpp>
 
-#include <vector>
-
 namespace spillway::proxy {
 
 namespace bhttp = boost::beast::http;
@@ -112,17 +110,21 @@ std::string upstream_request_head(const config::region& region, const config::de
     return head;
 }
 
-void strip_response_hop_by_hop(bhttp::fields& fields) {
-    // Collect first: erasing while iterating would invalidate the iteration.
-    std::string connection(fields[bhttp::field::connection]);
-    std::vector<std::string> doomed;
-    for (const auto& f : fields) {
+void append_client_response_fields(const bhttp::fields& upstream, std::initializer_list<std::string_view> replaced,
+                                   std::string& out) {
+    std::string_view connection = upstream[bhttp::field::connection];
+    for (const auto& f : upstream) {
         bhttp::field id = f.name();
         bool framing = id == bhttp::field::content_length || id == bhttp::field::transfer_encoding;
-        if ((is_hop_by_hop(id) && !framing) || (!connection.empty() && named_in_connection(connection, f.name_string())))
-            doomed.emplace_back(f.name_string());
+        if (is_hop_by_hop(id) && !framing) continue;
+        std::string_view name = f.name_string();
+        if (starts_with_nocase(name, "x-spillway-")) continue;
+        if (!connection.empty() && named_in_connection(connection, name)) continue;
+        bool is_replaced = false;
+        for (std::string_view r : replaced) is_replaced = is_replaced || boost::beast::iequals(name, r);
+        if (is_replaced) continue;
+        http::wire::append_field(name, f.value(), out);
     }
-    for (const auto& name : doomed) fields.erase(name);
 }
 
 }  // namespace spillway::proxy

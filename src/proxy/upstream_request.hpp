@@ -9,6 +9,7 @@
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>
 
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -37,10 +38,12 @@ void append_upstream_credentials(const config::region& region, std::string& out)
 std::string upstream_request_head(const config::region& region, const config::deployment& dep, operation op,
                                   const boost::beast::http::fields& client_headers, std::size_t body_size);
 
-// Turns an upstream response header into the client's, in place (no copy of the fields):
-// removes connection-scoped headers (Connection and what it names, Keep-Alive, Proxy-*, TE,
-// Trailer, Upgrade). Content-Length and Transfer-Encoding stay: the relay keeps the upstream's
-// framing, so they still describe the body the client receives.
-void strip_response_hop_by_hop(boost::beast::http::fields& fields);
+// Appends the upstream response's fields for the client as "Name: value\r\n" lines, in one pass
+// with no change to the parsed message: without connection-scoped headers (Connection and what
+// it names, Keep-Alive, Proxy-*, TE, Trailer, Upgrade), without x-spillway-* (spillway writes
+// its own), and without the names in `replaced`. Content-Length and Transfer-Encoding stay
+// unless replaced: the relay keeps the upstream's framing, so they still describe the body.
+void append_client_response_fields(const boost::beast::http::fields& upstream,
+                                   std::initializer_list<std::string_view> replaced, std::string& out);
 
 }  // namespace spillway::proxy

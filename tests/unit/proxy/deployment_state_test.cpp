@@ -71,8 +71,8 @@ TEST_F(DeploymentStateTest, FreshStateIsAvailableWithFullHeadroom) {
     EXPECT_EQ(s.state, availability::available);
     EXPECT_DOUBLE_EQ(s.headroom_fraction, 1.0);
     EXPECT_EQ(s.latency_ms, 0.0);
-    EXPECT_EQ(state_.remaining_tokens(), 60000u);
-    EXPECT_EQ(state_.remaining_requests(), 60u);  // rpm 360 derived from tpm, per 10 s
+    EXPECT_EQ(state_.report().remaining_tokens, 60000u);
+    EXPECT_EQ(state_.report().remaining_requests, 60u);  // rpm 360 derived from tpm, per 10 s
     EXPECT_EQ(state_.report().state, "available");
 }
 
@@ -112,10 +112,10 @@ TEST_F(DeploymentStateTest, ThrottleIsCappedAtMaxCooldown) {
 TEST_F(DeploymentStateTest, ThrottleReleasesTheReservation) {
     auto r = state_.begin(60000);
     ASSERT_TRUE(r);
-    EXPECT_EQ(state_.remaining_tokens(), 0u);
+    EXPECT_EQ(state_.report().remaining_tokens, 0u);
     state_.on_throttled(*r, 1ms);
-    EXPECT_EQ(state_.remaining_tokens(), 60000u);  // Azure did not admit it
-    EXPECT_EQ(state_.remaining_requests(), 60u);
+    EXPECT_EQ(state_.report().remaining_tokens, 60000u);  // Azure did not admit it
+    EXPECT_EQ(state_.report().remaining_requests, 60u);
     clock_.advance(1ms);
     EXPECT_EQ(state_.status(60000).state, availability::available);
 }
@@ -135,7 +135,7 @@ TEST_F(DeploymentStateTest, ReservationsUseUpHeadroomUntilTheWindowSlides) {
 
 TEST_F(DeploymentStateTest, ObservedRemainingTokensRefuseLargerRequestsUntilTheNextRefill) {
     state_.on_headers({.remaining_tokens = 5000}, 20ms);
-    EXPECT_EQ(state_.remaining_tokens(), 5000u);
+    EXPECT_EQ(state_.report().remaining_tokens, 5000u);
     auto fits = state_.status(5000);
     EXPECT_EQ(fits.state, availability::available);
     EXPECT_DOUBLE_EQ(fits.headroom_fraction, 5000.0 / 60000.0);
@@ -215,10 +215,10 @@ TEST_F(DeploymentStateTest, AbandonedTrialFreesTheTrialSlot) {
 TEST_F(DeploymentStateTest, FailureBeforeAResponseGivesTheQuotaBackAndAfterOneKeepsIt) {
     auto unsent = state_.begin(60000);
     state_.on_failed(*unsent, true);  // connect error: Azure never saw it
-    EXPECT_EQ(state_.remaining_tokens(), 60000u);
+    EXPECT_EQ(state_.report().remaining_tokens, 60000u);
     auto answered = state_.begin(60000);
     state_.on_failed(*answered, false);  // a 500: Azure counted it
-    EXPECT_EQ(state_.remaining_tokens(), 0u);
+    EXPECT_EQ(state_.report().remaining_tokens, 0u);
 }
 
 TEST_F(DeploymentStateTest, SuccessFeedsTheLatencyAverage) {
@@ -291,9 +291,21 @@ TEST(StateRegistry, BindStartsAChangedDeploymentAfresh) {
     auto states2 = registry.bind(second, targets_of(second));
     EXPECT_NE(states2[0].get(), states1[0].get());
     EXPECT_EQ(states2[0]->status(100).state, availability::available);
-    EXPECT_EQ(states2[0]->remaining_tokens(), 120000u);
+    EXPECT_EQ(states2[0]->report().remaining_tokens, 120000u);
     EXPECT_EQ(states2[1].get(), states1[1].get());
     EXPECT_EQ(states2[1]->status(100).state, availability::cooling);
+}
+
+// The pooled x-ratelimit-remaining-* headers count only deployments that can take traffic.
+TEST_F(DeploymentStateTest, PoolContributionIsEmptyWhileCoolingOrOpen) {
+    EXPECT_EQ(state_.pool_contribution().tokens, 60000u);
+    auto r = state_.begin(100);
+    ASSERT_TRUE(r);
+    state_.on_throttled(*r, 2s);
+    EXPECT_FALSE(state_.pool_contribution().tokens.has_value());
+    EXPECT_FALSE(state_.pool_contribution().requests.has_value());
+    clock_.advance(2s);
+    EXPECT_EQ(state_.pool_contribution().tokens, 60000u);
 }
 
 }  // namespace

@@ -269,8 +269,9 @@ TEST(CopyRequestHeaders, HeadersNamedByConnectionAreHopByHop) {
     EXPECT_EQ(to.count("X-Hop-Only"), 0u);
     EXPECT_EQ(to[bhttp::field::content_type], "application/json");
 
-    bhttp::fields response = from;
-    strip_response_hop_by_hop(response);
+    std::string lines;
+    append_client_response_fields(from, {}, lines);
+    auto response = parse_header_lines(lines);
     EXPECT_EQ(response.count("X-Hop-Only"), 0u);
     EXPECT_EQ(response.count("Connection"), 0u);
     EXPECT_EQ(response[bhttp::field::content_type], "application/json");
@@ -334,31 +335,37 @@ TEST(UpstreamRequestHead, IsACompleteHeadWithTheRegionsKeyInsteadOfTheClients) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// strip_response_hop_by_hop
+// append_client_response_fields
 
-TEST(StripResponseHopByHop, KeepsCorrelationRateLimitAndFramingHeaders) {
-    bhttp::fields f;
-    f.set("Content-Type", "application/json");
-    f.set("x-request-id", "req-1");
-    f.set("apim-request-id", "apim-2");
-    f.set("x-ms-client-request-id", "cli-3");
-    f.set("x-ratelimit-remaining-requests", "479");
-    f.set("x-ratelimit-remaining-tokens", "79000");
-    f.set("x-ratelimit-limit-requests", "80");
-    f.set("x-ratelimit-limit-tokens", "80000");
-    f.set("retry-after", "2");
-    f.set("retry-after-ms", "1500");
-    f.set("x-ms-region", "East US");
-    f.set("azureml-model-session", "d008-20240215231538");
-    f.insert("Set-Cookie", "a=1");
-    f.insert("Set-Cookie", "b=2");
-    f.set("Transfer-Encoding", "chunked");
-    f.set("Connection", "keep-alive");
-    f.set("Keep-Alive", "timeout=5");
-    f.set("Trailer", "x-checksum");
-    f.set("Upgrade", "h2c");
-    f.set("Proxy-Authenticate", "Basic");
-    strip_response_hop_by_hop(f);
+bhttp::fields client_response(const bhttp::fields& upstream, std::initializer_list<std::string_view> replaced = {}) {
+    std::string lines;
+    append_client_response_fields(upstream, replaced, lines);
+    return parse_header_lines(lines);
+}
+
+TEST(ClientResponseFields, KeepsCorrelationRateLimitAndFramingHeaders) {
+    bhttp::fields u;
+    u.set("Content-Type", "application/json");
+    u.set("x-request-id", "req-1");
+    u.set("apim-request-id", "apim-2");
+    u.set("x-ms-client-request-id", "cli-3");
+    u.set("x-ratelimit-remaining-requests", "479");
+    u.set("x-ratelimit-remaining-tokens", "79000");
+    u.set("x-ratelimit-limit-requests", "80");
+    u.set("x-ratelimit-limit-tokens", "80000");
+    u.set("retry-after", "2");
+    u.set("retry-after-ms", "1500");
+    u.set("x-ms-region", "East US");
+    u.set("azureml-model-session", "d008-20240215231538");
+    u.insert("Set-Cookie", "a=1");
+    u.insert("Set-Cookie", "b=2");
+    u.set("Transfer-Encoding", "chunked");
+    u.set("Connection", "keep-alive");
+    u.set("Keep-Alive", "timeout=5");
+    u.set("Trailer", "x-checksum");
+    u.set("Upgrade", "h2c");
+    u.set("Proxy-Authenticate", "Basic");
+    auto f = client_response(u);
 
     EXPECT_EQ(f[bhttp::field::content_type], "application/json");
     EXPECT_EQ(f["x-request-id"], "req-1");
@@ -380,13 +387,26 @@ TEST(StripResponseHopByHop, KeepsCorrelationRateLimitAndFramingHeaders) {
     EXPECT_EQ(field_count(f), 15u);
 }
 
-TEST(StripResponseHopByHop, KeepsContentLength) {
-    bhttp::fields f;
-    f.set("Content-Length", "42");
-    f.set("Keep-Alive", "timeout=5");
-    strip_response_hop_by_hop(f);
+TEST(ClientResponseFields, KeepsContentLength) {
+    bhttp::fields u;
+    u.set("Content-Length", "42");
+    u.set("Keep-Alive", "timeout=5");
+    auto f = client_response(u);
     EXPECT_EQ(f["Content-Length"], "42");
     EXPECT_EQ(field_count(f), 1u);
+}
+
+TEST(ClientResponseFields, LeavesOutReplacedNamesAndUpstreamSpillwayHeaders) {
+    bhttp::fields u;
+    u.set("x-ratelimit-remaining-tokens", "5");
+    u.set("X-RateLimit-Remaining-Requests", "1");
+    u.set("x-spillway-region", "somewhere-else");
+    u.set("x-request-id", "r1");
+    auto f = client_response(u, {"x-ratelimit-remaining-tokens", "x-ratelimit-remaining-requests"});
+    EXPECT_EQ(f.count("x-ratelimit-remaining-tokens"), 0u);
+    EXPECT_EQ(f.count("x-ratelimit-remaining-requests"), 0u) << "names compare case-insensitively";
+    EXPECT_EQ(f.count("x-spillway-region"), 0u) << "spillway writes its own";
+    EXPECT_EQ(f["x-request-id"], "r1");
 }
 
 }  // namespace
