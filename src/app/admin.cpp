@@ -149,6 +149,7 @@ awaitable<bool> admin_handler::serve(http::request& req, http::any_stream& clien
                                 "Unknown admin URL; try /metrics, /healthz, /readyz, /status, / or POST /reload.", version);
     }
     res.keep_alive(req.keep_alive());
+    client.tcp_layer().expires_after(std::chrono::seconds(30));  // a scraper that stops reading is cut off
     bool ok = co_await http::write_response(client, res);
     co_return ok && req.keep_alive();
 }

@@ -65,6 +65,14 @@ void application::start() {
     std::shared_ptr<spdlog::logger> access_log = cfg.log.access_log ? core::make_access_logger() : nullptr;
     auto limits = limits_of(cfg);
     std::uint16_t port = cfg.listen.port;
+    if (port != 0) {
+        // SO_REUSEPORT would let this process silently share a port another spillway holds:
+        // try it alone first, so "address in use" is an error as users expect.
+        tcp::acceptor probe(workers_probe_io_);
+        probe.open(endpoint_of(cfg.listen, port).protocol());
+        probe.set_option(net::socket_base::reuse_address(true));
+        probe.bind(endpoint_of(cfg.listen, port));
+    }
     for (unsigned i = 0; i < n; ++i) {
         auto w = std::make_unique<worker>();
         w->handler = std::make_unique<proxy::handler>(w->io, snapshots_, clock_, access_log, i);
@@ -105,10 +113,16 @@ void application::on_signal(const error_code& ec, int sig) {
         signals_.async_wait([this](const error_code& e, int s) { on_signal(e, s); });
         return;
     }
-    spdlog::info("signal {}: draining", sig);
     std::lock_guard lock(stop_mutex_);
+    if (stop_requested_) {
+        spdlog::warn("signal {} again: stopping without waiting for in-flight requests", sig);
+        force_stop_ = true;
+    } else {
+        spdlog::info("signal {}: draining (send it again to stop at once)", sig);
+    }
     stop_requested_ = true;
     stop_cv_.notify_all();
+    signals_.async_wait([this](const error_code& e, int s) { on_signal(e, s); });
 }
 
 void application::wait() {
@@ -131,7 +145,7 @@ void application::shutdown(std::chrono::milliseconds grace) {
     // Acceptors are closed on their own threads: Asio objects are not shared across threads.
     for (auto& w : workers_) net::post(w->io, [l = w->listener.get()] { l->stop(); });
     auto until = std::chrono::steady_clock::now() + grace;
-    while (gate_.in_flight.load() > 0 && std::chrono::steady_clock::now() < until)
+    while (gate_.in_flight.load() > 0 && std::chrono::steady_clock::now() < until && !force_stop_.load())
         std::this_thread::sleep_for(10ms);
     if (gate_.in_flight.load() > 0) spdlog::warn("drain grace period over: {} request(s) cut off", gate_.in_flight.load());
     for (auto& w : workers_) w->io.stop();

@@ -72,6 +72,8 @@ private:
     std::mutex stop_mutex_;
     std::condition_variable stop_cv_;
     bool stop_requested_ = false;
+    std::atomic<bool> force_stop_{false};
+    net::io_context workers_probe_io_;  // only for the start-up port probe
 };
 
 }  // namespace spillway::app

@@ -4,6 +4,8 @@
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include <array>
+
 namespace spillway::http {
 
 namespace {
@@ -136,7 +138,7 @@ awaitable<void> listener::serve_connection(any_stream& stream) {
             auto res = handler_.reject(classify(ec), parser.is_header_done() ? parser.get().version() : 11);
             res.keep_alive(false);
             stream.tcp_layer().expires_after(limits_.header_timeout);
-            co_await write_response(stream, res);
+            if (co_await write_response(stream, res)) co_await drain_before_close(stream);
             co_return;
         }
         stream.tcp_layer().expires_never();
@@ -144,6 +146,23 @@ awaitable<void> listener::serve_connection(any_stream& stream) {
         bool keep_alive = req.keep_alive();
         bool ok = co_await handler_.serve(req, stream, info);
         if (!ok || !keep_alive) co_return;
+    }
+}
+
+// Closing a socket with unread input makes the kernel send a reset, which can destroy the error
+// answer before the client reads it (clients usually finish sending a body first). So stop
+// sending, then read and discard what is still coming, for a bounded time and amount.
+awaitable<void> listener::drain_before_close(any_stream& stream) {
+    error_code ec;
+    if (stream.is_tls()) co_return;  // a TLS close is a handshake of its own; the session does it
+    stream.tcp_layer().socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream.tcp_layer().expires_after(std::min<std::chrono::milliseconds>(limits_.header_timeout, std::chrono::seconds(2)));
+    std::array<char, 16 * 1024> sink;
+    std::size_t total = 0;
+    while (total < 4 * 1024 * 1024) {
+        auto [rec, n] = co_await stream.async_read_some(net::buffer(sink), use_nothrow);
+        if (rec) break;
+        total += n;
     }
 }
 

@@ -70,6 +70,7 @@ private:
     awaitable<void> accept_loop();
     awaitable<void> session(tcp::socket socket);
     awaitable<void> serve_connection(any_stream& stream);
+    awaitable<void> drain_before_close(any_stream& stream);
 
     net::io_context& io_;
     tcp::acceptor acceptor_;

@@ -1,9 +1,13 @@
 #include "http/upstream_pool.hpp"
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <openssl/ssl.h>
 
 namespace spillway::http {
+
+using namespace boost::asio::experimental::awaitable_operators;
 
 upstream_pool::upstream_pool(net::io_context& io, upstream_target target)
     : io_(io), target_(std::move(target)) {}
@@ -32,8 +36,13 @@ awaitable<std::tuple<error_code, connection_ptr>> upstream_pool::connect(std::ch
         co_return std::tuple{error_code{beast::error::timeout}, connection_ptr{}};
 
     if (resolved_.empty()) {
+        // Bounded like the connect: a slow DNS server must not hold requests past their budget.
         tcp::resolver resolver(io_);
-        auto [ec, results] = co_await resolver.async_resolve(target_.host, std::to_string(target_.port), use_nothrow);
+        net::steady_timer timer(io_, limit);
+        auto outcome = co_await (resolver.async_resolve(target_.host, std::to_string(target_.port), use_nothrow) ||
+                                 timer.async_wait(use_nothrow));
+        if (outcome.index() == 1) co_return std::tuple{error_code{beast::error::timeout}, connection_ptr{}};
+        auto [ec, results] = std::get<0>(std::move(outcome));
         if (ec) co_return std::tuple{ec, connection_ptr{}};
         resolved_ = std::move(results);
     }

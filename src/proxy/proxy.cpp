@@ -24,6 +24,8 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
+#include <tuple>
 #include <cerrno>
 #include <charconv>
 #include <sys/socket.h>
@@ -74,6 +76,11 @@ bool is_retry_status(const config::routing& r, unsigned status) {
 failure classify_io_error(const error_code& ec) {
     if (ec == beast::error::timeout) return failure::timeout;
     return failure::upstream_reset;
+}
+
+// A connection may serve again only after a complete final answer with nothing left over.
+bool reusable(const bhttp::response_parser<bhttp::buffer_body>& parser, const http::upstream_connection& conn) {
+    return parser.is_done() && parser.keep_alive() && parser.get().result_int() >= 200 && conn.buffer.size() == 0;
 }
 
 // The failure looks like a kept-alive connection the server had already closed.
@@ -458,8 +465,8 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
     // the upstream reads the deployment from `model`.
     std::string rewritten;
     std::string_view body = ctx.req.body();
-    if (model_in_body(region, ctx.op) && ctx.body.has_model && ctx.body.model != target.deployment->name) {
-        rewritten = replace_model(body, ctx.body, target.deployment->name);
+    if (model_in_body(region, ctx.op) && !(ctx.body.has_model && ctx.body.model == target.deployment->name)) {
+        rewritten = with_model(body, ctx.body, target.deployment->name);
         body = rewritten;
     }
     const std::string head = upstream_request_head(region, *target.deployment, ctx.op, ctx.req, body.size());
@@ -470,8 +477,8 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
     for (int round = 0; round < 2; ++round) {
         auto budget = remaining(ctx.deadline, clock_);
         auto [cec, conn] = co_await pool.acquire(budget, round > 0);
-        if (cec) {
-            result.record.why = cec == beast::error::timeout ? failure::timeout : failure::connect;
+        if (cec) {  // refused, unresolvable or too slow to connect: this upstream is unreachable
+            result.record.why = failure::connect;
             co_return result;
         }
         conn->stream.tcp_layer().expires_after(remaining(ctx.deadline, clock_));
@@ -482,11 +489,12 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
             result.record.why = classify_io_error(wec);
             co_return result;
         }
-        upstream_parser parser;
-        parser.body_limit(boost::none);  // the client chose to ask; sizes are bounded by the deadline
+        std::optional<upstream_parser> parser;
+        parser.emplace();
+        parser->body_limit(boost::none);  // the client chose to ask; sizes are bounded by the deadline
         // A non-streaming answer's headers come only after the whole generation: meanwhile, watch
         // the client, and cancel the upstream exchange (and its token spend) if it leaves.
-        auto outcome = co_await (bhttp::async_read_header(conn->stream, conn->buffer, parser, use_nothrow) ||
+        auto outcome = co_await (bhttp::async_read_header(conn->stream, conn->buffer, *parser, use_nothrow) ||
                                  until_client_leaves(ctx.client, *conn));
         if (outcome.index() == 1) {
             result.client_gone = true;
@@ -494,34 +502,48 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
             co_return result;
         }
         auto [rec, rn] = std::get<0>(outcome);
+        // Interim 1xx answers (100 Continue, 103 Early Hints) precede the real one: skip them, or
+        // the real answer would stay unread on a pooled connection.
+        while (!rec && parser->get().result_int() / 100 == 1 && parser->get().result_int() != 101) {
+            parser.emplace();
+            parser->body_limit(boost::none);
+            std::tie(rec, rn) = co_await bhttp::async_read_header(conn->stream, conn->buffer, *parser, use_nothrow);
+        }
+        if (!rec && parser->get().result_int() == 101) rec = bhttp::error::bad_version;  // no protocol switch here
         if (rec) {
-            if (conn->reused && round == 0 && looks_stale(rec) && rn == 0) continue;
+            // A kept-alive connection closed by the upstream fails at once; one that fails after
+            // the upstream had time to work on the request is a real failure, not to be resent.
+            bool at_once = clock_.now() - sent_at < 250ms;
+            if (conn->reused && round == 0 && looks_stale(rec) && rn == 0 && at_once) continue;
             result.record.why = classify_io_error(rec);
             co_return result;
         }
-        unsigned status = parser.get().result_int();
+        unsigned status = parser->get().result_int();
         result.record.status = status;
-        upstream_signals signals = read_signals(parser.get());
+        upstream_signals signals = read_signals(parser->get());
         result.record.retry_after = signals.retry_after;
         result.record.ttfb = clock_.now() - sent_at;
         ctx.snap.states[target.id]->on_headers(signals, *result.record.ttfb);
         if (is_retry_status(ctx.snap.config->routing, status)) {
             result.record.why = failure::status;
             // Read a small body away so the connection can serve again; a large one is not worth it.
+            // Bounded by the connect timeout too: a stalled error body must not hold up the failover.
             std::array<char, 4096> sink;
             std::size_t discarded = 0;
             error_code dec;
-            while (!parser.is_done() && !dec && discarded < max_discard_bytes) {
-                parser.get().body().data = sink.data();
-                parser.get().body().size = sink.size();
-                auto [e, n] = co_await bhttp::async_read_some(conn->stream, conn->buffer, parser, use_nothrow);
+            conn->stream.tcp_layer().expires_after(
+                std::min<std::chrono::nanoseconds>(ctx.snap.config->routing.connect_timeout, remaining(ctx.deadline, clock_)));
+            while (!parser->is_done() && !dec && discarded < max_discard_bytes) {
+                parser->get().body().data = sink.data();
+                parser->get().body().size = sink.size();
+                auto [e, n] = co_await bhttp::async_read_some(conn->stream, conn->buffer, *parser, use_nothrow);
                 dec = e == bhttp::error::need_buffer ? error_code{} : e;
-                discarded += sink.size() - parser.get().body().size;
+                discarded += sink.size() - parser->get().body().size;
             }
-            if (parser.is_done() && parser.keep_alive()) pool.release(std::move(conn));
+            if (reusable(*parser, *conn)) pool.release(std::move(conn));
             co_return result;
         }
-        attempt_result relayed = co_await relay(ctx, target, std::move(conn), parser);
+        attempt_result relayed = co_await relay(ctx, target, std::move(conn), *parser);
         relayed.record.ttfb = result.record.ttfb;
         relayed.record.retry_after = result.record.retry_after;
         co_return relayed;
@@ -615,13 +637,12 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
                              rec.message());
                 if (!client_has_bytes) co_return result;  // nothing sent yet: retryable elsewhere
                 result.answered = true;
-                if (chunked) {
+                if (event_stream) {
                     // End the client's stream cleanly, with an event the SDK reports as an error.
-                    std::string event = event_stream
-                                            ? http::sse_data_event(error_json("upstream_error", "upstream_stream_interrupted",
-                                                                              "The upstream deployment's stream was "
-                                                                              "interrupted: " + rec.message()))
-                                            : std::string{};
+                    // (Anything else is cut off without a last chunk, so it cannot pass as complete.)
+                    std::string event = http::sse_data_event(error_json(
+                        "upstream_error", "upstream_stream_interrupted",
+                        "The upstream deployment's stream was interrupted: " + rec.message()));
                     co_await send(event, true);
                 }
                 result.keep_alive = false;
@@ -640,7 +661,7 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
         }
         if (parser.is_done()) break;
     }
-    if (parser.keep_alive()) ctx.pools[target.region_index]->release(std::move(conn));
+    if (reusable(parser, *conn)) ctx.pools[target.region_index]->release(std::move(conn));
     ctx.rec.tokens = find_usage(tail.view());
     auto& m = *ctx.snap.target_metrics[target.id];
     if (ctx.rec.tokens.prompt) m.prompt_tokens.Increment(static_cast<double>(*ctx.rec.tokens.prompt));

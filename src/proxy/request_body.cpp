@@ -331,4 +331,19 @@ std::string replace_model(std::string_view body, const body_facts& facts, std::s
     return out;
 }
 
+std::string with_model(std::string_view body, const body_facts& facts, std::string_view model) {
+    if (facts.has_model) return replace_model(body, facts, model);
+    // inspect_body accepted the body, so it is one object: its last '}' closes it.
+    std::size_t close = body.rfind('}');
+    std::size_t open = body.find('{');
+    bool empty = body.find_first_not_of(" \t\r\n", open + 1) == close;
+    std::string out;
+    out.reserve(body.size() + model.size() + 12);
+    out.append(body.substr(0, close));
+    out.append(empty ? "\"model\":" : ",\"model\":");
+    append_json_string(out, model);
+    out.append(body.substr(close));
+    return out;
+}
+
 }  // namespace spillway::proxy

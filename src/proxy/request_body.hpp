@@ -32,5 +32,8 @@ std::optional<body_error> inspect_body(std::string_view body, body_facts& out);
 
 // The body with its top-level model replaced by `model` (JSON-escaped here).
 std::string replace_model(std::string_view body, const body_facts& facts, std::string_view model);
+// The body with `model` as its top-level model: replaced if there is a string model, else
+// added as the last member (so it also wins over a non-string "model" for last-wins parsers).
+std::string with_model(std::string_view body, const body_facts& facts, std::string_view model);
 
 }  // namespace spillway::proxy

@@ -161,6 +161,16 @@ TEST_F(DataPlane, ContentLengthWithTransferEncodingIsRefusedOnce) {
     EXPECT_EQ(mock_->stats("primary")["requests"], 0);
 }
 
+// A client that sends a whole large body before reading must still get the 413, not a reset:
+// the server reads away what is in flight before it closes.
+TEST_F(DataPlane, AnOversizedUploadStillReadsIts413) {
+    std::string head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\napi-key: sk-test-client\r\n"
+                       "Content-Type: application/json\r\nContent-Length: 1048576\r\n\r\n";
+    auto r = raw_exchange(proxy_->port(), head + std::string(1048576, ' '), 5s);
+    EXPECT_TRUE(r.bytes.starts_with("HTTP/1.1 413")) << r.bytes.substr(0, 200);
+    EXPECT_NE(r.bytes.find("request_too_large"), std::string::npos);
+}
+
 TEST_F(DataPlane, SlowHeadersAreCutOffAtHeaderTimeout) {
     std::vector<std::string> lines = {"POST /v1/chat/completions HTTP/1.1\r\n"};
     for (int i = 0; i < 20; ++i) lines.push_back("x-slow-" + std::to_string(i) + ": 1\r\n");

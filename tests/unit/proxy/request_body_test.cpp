@@ -821,3 +821,24 @@ TEST(ReplaceModel, DuplicateModelReplacesTheOneThatCounts) {
 
 }  // namespace
 }  // namespace spillway::proxy
+
+namespace spillway::proxy {
+namespace {
+
+// Upstreams that read the deployment from `model` must always get one, even when the client
+// named the deployment only in the URL.
+TEST(WithModel, AddsReplacesAndWinsOverANonStringModel) {
+    auto rewrite = [](const std::string& body) {
+        body_facts facts;
+        EXPECT_FALSE(inspect_body(body, facts).has_value()) << body;
+        return nlohmann::json::parse(with_model(body, facts, "dep-1"));
+    };
+    EXPECT_EQ(rewrite(R"({"messages":[]})")["model"], "dep-1");
+    EXPECT_EQ(rewrite(R"({ })")["model"], "dep-1");
+    EXPECT_EQ(rewrite(R"({"model":"gpt-4o","messages":[]})")["model"], "dep-1");
+    EXPECT_EQ(rewrite(R"({"model":null,"n":1})")["model"], "dep-1") << "appended last, so it wins";
+    EXPECT_EQ(rewrite(R"({"messages":[{"content":"}"}]} )")["messages"][0]["content"], "}");
+}
+
+}  // namespace
+}  // namespace spillway::proxy
