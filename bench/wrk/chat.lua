@@ -4,6 +4,7 @@
 --
 -- Environment:
 --   BENCH_KEY     value sent in the api-key header (required)
+--   BENCH_EXTRA_HEADER  optional "name: value" sent with every request (Portkey's x-portkey-config)
 --   BENCH_STRICT  "1": also count every answer whose status is not exactly 200. That needs a
 --                 response() callback, which makes wrk parse headers into Lua for every answer and
 --                 costs client CPU, so run.sh only turns it on for the pre-flight/smoke runs. The
@@ -14,6 +15,12 @@ local key = os.getenv("BENCH_KEY") or error("BENCH_KEY is not set")
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["api-key"] = key
+local extra = os.getenv("BENCH_EXTRA_HEADER") or ""
+if extra ~= "" then
+    local name, value = string.match(extra, "^([^:]+):%s*(.*)$")
+    if not name then error("BENCH_EXTRA_HEADER must be 'name: value'") end
+    wrk.headers[name] = value
+end
 -- About 200 bytes, like a short single-turn chat request.
 wrk.body = '{"model":"gpt-4o","messages":[{"role":"system","content":"You are a terse assistant."},'
     .. '{"role":"user","content":"Summarise the benefits of multi-region load balancing in one line."}],'
