@@ -69,11 +69,14 @@ Usage: bench/run.sh [options]
                                    target round-robin; added latency = target - direct (p50/p99)
                        streaming   --streams SSE streams per target (interleaved, one at a time)
                                    from a second mock region paced at --ttft-ms/--token-ms;
-                                   added TTFT = target - direct (p50/p99), event pacing
+                                   added TTFT = target - direct (p50/p99), and, as root, the
+                                   proxy's own delay from kernel timestamps of the segments
+                                   on lo (bench/tools/lo_capture.py); event pacing
                        memory      RSS idle (after start), with --idle-conns idle keep-alive
                                    client connections (KB per connection), and peak under a
                                    --load-secs wrk run
                      Results of every suite go into the same latest/smoke/--tag files.
+                     bench/run-all.sh = --suite all --portkey, then the plots (bench/plot.sh).
   --latency-secs N   (default 5)      --latency-rounds N  (default 3)
   --streams N        (default 200)    --ttft-ms N (default 20)   --token-ms N (default 10)
   --idle-conns N     (default 10000)  --load-secs N (default 5)
@@ -814,6 +817,25 @@ if has_suite memory; then
         read -r host port path <<<"$(url_parts "${url_of[$t]}")"
         hdr_args=(--header "api-key: ${key_of[$t]}")
         [[ -z "${hdr_of[$t]:-}" ]] || hdr_args+=(--header "${hdr_of[$t]}")
+        # First under load (before the idle connections, whose memory an allocator may keep):
+        # peak RSS while wrk (--connections) runs for --load-secs.
+        rm -f "$tmp/rss-peak"
+        rss_sampler $pids &
+        sampler_job=$!
+        load_json='{}'
+        if measure "$t" "$load_secs" 0 "$tmp/memload-$t.txt"; then
+            load_json="$measured"
+            p="$(problems_of "$load_json")"
+            [[ -z "$p" ]] || { echo "run.sh: FAIL $t (memory under load): $(echo "$p" | tr '\n' ';')" >&2; failed=1; }
+        else
+            failed=1
+        fi
+        kill -TERM "$sampler_job" 2>/dev/null || true
+        wait "$sampler_job" 2>/dev/null || true
+        sampler_job=""
+        peak="$(cat "$tmp/rss-peak" 2>/dev/null || echo 0)"
+        sleep 1
+        # Idle after load, then N idle keep-alive connections.
         rss0="$(rss_kb $pids)"; pss0="$(pss_kb $pids)"
         # Connections already established to the port (the proxies' pooled connections, for the mock).
         held0="$(ss -Htn state established "( sport = :$port )" 2>/dev/null | wc -l)"
@@ -839,22 +861,6 @@ if has_suite memory; then
             echo "run.sh: FAIL $t (memory): only $(jq -r '.ok // 0' <<<"$idle_line") of $idle_conns idle connections opened: $(jq -r '.first_error // empty' <<<"$idle_line") $(tail -n 3 "$tmp/idle-$t.err")" >&2
             failed=1
         fi
-        # RSS under load: peak while wrk (--connections) runs for --load-secs.
-        rm -f "$tmp/rss-peak"
-        rss_sampler $pids &
-        sampler_job=$!
-        load_json='{}'
-        if measure "$t" "$load_secs" 0 "$tmp/memload-$t.txt"; then
-            load_json="$measured"
-            p="$(problems_of "$load_json")"
-            [[ -z "$p" ]] || { echo "run.sh: FAIL $t (memory under load): $(echo "$p" | tr '\n' ';')" >&2; failed=1; }
-        else
-            failed=1
-        fi
-        kill -TERM "$sampler_job" 2>/dev/null || true
-        wait "$sampler_job" 2>/dev/null || true
-        sampler_job=""
-        peak="$(cat "$tmp/rss-peak" 2>/dev/null || echo 0)"
         jq -n -c --arg t "$t" --argjson rs "${rss_start[$t]}" --argjson ps "${pss_start[$t]}" \
             --argjson r0 "$rss0" --argjson p0 "$pss0" --argjson r1 "$rss1" --argjson p1 "$pss1" --argjson r2 "$rss2" \
             --argjson held "$held" --argjson n "$idle_conns" --argjson idle "$idle_line" --argjson peak "$peak" \
@@ -865,7 +871,7 @@ if has_suite memory; then
               kb_per_conn: (if $held > 0 then ($r1 - $r0) / $held else null end),
               pss_kb_per_conn: (if $held > 0 then ($p1 - $p0) / $held else null end),
               rss_load_peak_kb: $peak, load_rps: ($load.rps // null), load_connections: '"$connections"', load_secs: '"$load_secs"'}' >>"$tmp/memory.jsonl"
-        log "  $t: idle $((rss0 / 1024)) MiB, with $held idle connections $((rss1 / 1024)) MiB, under load (peak) $((peak / 1024)) MiB"
+        log "  $t: under load (peak) $((peak / 1024)) MiB, idle after load $((rss0 / 1024)) MiB, with $held idle connections $((rss1 / 1024)) MiB"
         alive "$([[ $t == direct ]] && echo mock || echo "$t")" || { echo "run.sh: FAIL $t: process died during the memory suite" >&2; failed=1; }
     done
     jq -s -c --argjson n "$idle_conns" '{idle_conns: $n, targets: .}' "$tmp/memory.jsonl" >"$tmp/suite-memory.json"
