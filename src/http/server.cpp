@@ -1,5 +1,7 @@
 #include "http/server.hpp"
 
+#include "http/read_buffer.hpp"
+
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
@@ -9,6 +11,8 @@
 namespace spillway::http {
 
 namespace {
+
+constexpr std::size_t idle_read_bytes = 1024;
 
 void log_escaped(std::exception_ptr e) {
     if (!e) return;
@@ -81,72 +85,79 @@ awaitable<void> listener::accept_loop() {
     }
 }
 
+// One coroutine frame lives as long as the connection, so it is kept small: what a request
+// needs lives in serve_request's frame, which exists only while a request is being served.
 awaitable<void> listener::session(tcp::socket socket) {
     error_code ec;
     socket.set_option(tcp::no_delay(true), ec);
-    if (tls_) {
-        any_stream stream(std::move(socket), *tls_);
+    any_stream stream(std::move(socket), tls_);
+    if (auto* tls = stream.tls()) {
         stream.tcp_layer().expires_after(limits_.header_timeout);
-        auto [hec] = co_await stream.tls()->async_handshake(ssl::stream_base::server, use_nothrow);
+        auto [hec] = co_await tls->async_handshake(ssl::stream_base::server, use_nothrow);
         if (hec) co_return;
-        co_await serve_connection(stream);
-        stream.tcp_layer().expires_after(std::chrono::seconds(1));
-        co_await stream.tls()->async_shutdown(use_nothrow);
-    } else {
-        any_stream stream(plain_stream(std::move(socket)));
-        co_await serve_connection(stream);
-        stream.tcp_layer().socket().shutdown(tcp::socket::shutdown_send, ec);
     }
-}
-
-awaitable<void> listener::serve_connection(any_stream& stream) {
-    beast::flat_buffer buffer;
-    buffer.reserve(8 * 1024);  // most requests arrive whole in one read
+    read_buffer buffer;
+    // An idle keep-alive connection holds no read buffer: the wait for the next request's first
+    // bytes reads into this small array, and only then takes a buffer (most requests arrive
+    // whole in one read of either).
+    std::array<char, idle_read_bytes> first_bytes;
     while (!gate_.draining.load(std::memory_order_relaxed)) {
         // Idle keep-alive wait: bounded by idle_timeout until the next request's first byte.
         if (buffer.size() == 0) {
             stream.tcp_layer().expires_after(limits_.idle_timeout);
-            auto [ec, n] = co_await stream.async_read_some(buffer.prepare(buffer.capacity() - buffer.size()), use_nothrow);
-            if (ec) co_return;
-            buffer.commit(n);
+            buffer.shrink_to_fit();
+            auto [rec, n] = co_await stream.async_read_some(net::buffer(first_bytes), use_nothrow);
+            if (rec) break;
+            buffer.reserve(read_block_bytes);
+            buffer.commit(net::buffer_copy(buffer.prepare(n), net::buffer(first_bytes.data(), n)));
         }
-        connection_info info{clock_.now()};
-        gate_.in_flight.fetch_add(1);
-        struct in_flight_guard {
-            std::atomic<std::uint32_t>& n;
-            ~in_flight_guard() { n.fetch_sub(1); }
-        } guard{gate_.in_flight};
-
-        // The whole header block must arrive within header_timeout (slow-loris defence).
-        bhttp::request_parser<bhttp::string_body> parser;
-        parser.header_limit(limits_.max_header_bytes);
-        parser.body_limit(limits_.max_body_bytes);
-        stream.tcp_layer().expires_after(limits_.header_timeout);
-        auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, use_nothrow);
-        error_code ec = hec;
-        if (!ec && parser.content_length() && *parser.content_length() > limits_.max_body_bytes)
-            ec = bhttp::error::body_limit;
-        if (!ec) {
-            stream.tcp_layer().expires_after(limits_.idle_timeout);
-            auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, use_nothrow);
-            ec = bec;
-        }
-        if (ec) {
-            if (is_disconnect(ec)) co_return;
-            // Malformed or over a limit: answer once, then close, so that nothing the client
-            // sent after the bad part can be read as a second request (request smuggling).
-            auto res = handler_.reject(classify(ec), parser.is_header_done() ? parser.get().version() : 11);
-            res.keep_alive(false);
-            stream.tcp_layer().expires_after(limits_.header_timeout);
-            if (co_await write_response(stream, res)) co_await drain_before_close(stream);
-            co_return;
-        }
-        stream.tcp_layer().expires_never();
-        request req = parser.release();
-        bool keep_alive = req.keep_alive();
-        bool ok = co_await handler_.serve(req, stream, info);
-        if (!ok || !keep_alive) co_return;
+        if (!co_await serve_request(stream, buffer)) break;
     }
+    if (auto* tls = stream.tls()) {
+        stream.tcp_layer().expires_after(std::chrono::seconds(1));
+        co_await tls->async_shutdown(use_nothrow);
+    } else {
+        stream.tcp_layer().socket().shutdown(tcp::socket::shutdown_send, ec);
+    }
+}
+
+awaitable<bool> listener::serve_request(any_stream& stream, read_buffer& buffer) {
+    connection_info info{clock_.now()};
+    gate_.in_flight.fetch_add(1);
+    struct in_flight_guard {
+        std::atomic<std::uint32_t>& n;
+        ~in_flight_guard() { n.fetch_sub(1); }
+    } guard{gate_.in_flight};
+
+    // The whole header block must arrive within header_timeout (slow-loris defence).
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(limits_.max_header_bytes);
+    parser.body_limit(limits_.max_body_bytes);
+    stream.tcp_layer().expires_after(limits_.header_timeout);
+    auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, use_nothrow);
+    error_code ec = hec;
+    if (!ec && parser.content_length() && *parser.content_length() > limits_.max_body_bytes)
+        ec = bhttp::error::body_limit;
+    if (!ec) {
+        stream.tcp_layer().expires_after(limits_.idle_timeout);
+        auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, use_nothrow);
+        ec = bec;
+    }
+    if (ec) {
+        if (is_disconnect(ec)) co_return false;
+        // Malformed or over a limit: answer once, then close, so that nothing the client
+        // sent after the bad part can be read as a second request (request smuggling).
+        auto res = handler_.reject(classify(ec), parser.is_header_done() ? parser.get().version() : 11);
+        res.keep_alive(false);
+        stream.tcp_layer().expires_after(limits_.header_timeout);
+        if (co_await write_response(stream, res)) co_await drain_before_close(stream);
+        co_return false;
+    }
+    stream.tcp_layer().expires_never();
+    request& req = parser.get();
+    const bool keep_alive = req.keep_alive();
+    const bool ok = co_await handler_.serve(req, stream, info);
+    co_return ok && keep_alive;
 }
 
 // Closing a socket with unread input makes the kernel send a reset, which can destroy the error

@@ -6,6 +6,7 @@
 #include "core/clock.hpp"
 #include "core/net.hpp"
 #include "http/any_stream.hpp"
+#include "http/read_buffer.hpp"
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -69,7 +70,7 @@ public:
 private:
     awaitable<void> accept_loop();
     awaitable<void> session(tcp::socket socket);
-    awaitable<void> serve_connection(any_stream& stream);
+    awaitable<bool> serve_request(any_stream& stream, read_buffer& buffer);  // false: close the connection
     awaitable<void> drain_before_close(any_stream& stream);
 
     net::io_context& io_;

@@ -2,6 +2,7 @@
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <openssl/ssl.h>
 
@@ -47,28 +48,29 @@ awaitable<std::tuple<error_code, connection_ptr>> upstream_pool::connect(std::ch
         resolved_ = std::move(results);
     }
 
-    plain_stream tcp_layer(io_);
+    // The connection is built in place (its socket registers with the deadline watchdog), then
+    // connected and, for TLS, handshaken within `limit`.
+    auto conn = std::make_unique<upstream_connection>(tcp::socket(io_), target_.tls ? target_.tls_context : nullptr);
+    deadline_socket& tcp_layer = conn->stream.tcp_layer();
     tcp_layer.expires_after(limit);
-    auto [ec, ep] = co_await tcp_layer.async_connect(resolved_, use_nothrow);
+    auto [ec, ep] = co_await net::async_connect(tcp_layer.socket(), resolved_, use_nothrow);
     if (ec) {
         resolved_ = {};  // re-resolve next time: the address may have moved
-        co_return std::tuple{ec, connection_ptr{}};
+        co_return std::tuple{tcp_layer.explain(ec), connection_ptr{}};
     }
     tcp_layer.socket().set_option(tcp::no_delay(true), ec);
     ++opened_;
-
-    if (!target_.tls) {
-        co_return std::tuple{error_code{}, std::make_unique<upstream_connection>(any_stream(std::move(tcp_layer)))};
+    if (auto* tls = conn->stream.tls()) {
+        // SNI, and the certificate must name the host we meant to reach.
+        if (!SSL_set_tlsext_host_name(tls->native_handle(), target_.host.c_str()))
+            co_return std::tuple{error_code{static_cast<int>(::ERR_get_error()), net::error::get_ssl_category()},
+                                 connection_ptr{}};
+        if (target_.verify_host) tls->set_verify_callback(ssl::host_name_verification(target_.host));
+        auto [hec] = co_await tls->async_handshake(ssl::stream_base::client, use_nothrow);
+        if (hec) co_return std::tuple{tcp_layer.explain(hec), connection_ptr{}};
     }
-    tls_stream tls(std::move(tcp_layer), *target_.tls_context);
-    // SNI, and the certificate must name the host we meant to reach.
-    if (!SSL_set_tlsext_host_name(tls.native_handle(), target_.host.c_str()))
-        co_return std::tuple{error_code{static_cast<int>(::ERR_get_error()), net::error::get_ssl_category()},
-                             connection_ptr{}};
-    if (target_.verify_host) tls.set_verify_callback(ssl::host_name_verification(target_.host));
-    auto [hec] = co_await tls.async_handshake(ssl::stream_base::client, use_nothrow);
-    if (hec) co_return std::tuple{hec, connection_ptr{}};
-    co_return std::tuple{error_code{}, std::make_unique<upstream_connection>(any_stream(std::move(tls)))};
+    tcp_layer.expires_never();
+    co_return std::tuple{error_code{}, std::move(conn)};
 }
 
 }  // namespace spillway::http

@@ -28,7 +28,7 @@ struct upstream_target {
 struct upstream_connection {
     // The buffer starts large: Beast reads at most the buffer's free capacity, and a 512-byte
     // default would take several reads (and syscalls) for one small answer.
-    explicit upstream_connection(any_stream s) : stream(std::move(s)) { buffer.reserve(16 * 1024); }
+    upstream_connection(tcp::socket s, ssl::context* tls) : stream(std::move(s), tls) { buffer.reserve(16 * 1024); }
     any_stream stream;
     beast::flat_buffer buffer;
     // True once it has carried an exchange: a failure before the first response byte on such a

@@ -484,6 +484,7 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
         conn->stream.tcp_layer().expires_after(remaining(ctx.deadline, clock_));
         const auto sent_at = clock_.now();
         auto [wec, wn] = co_await net::async_write(conn->stream, request_bytes, use_nothrow);
+        wec = conn->stream.tcp_layer().explain(wec);
         if (wec) {
             if (conn->reused && round == 0 && looks_stale(wec)) continue;
             result.record.why = classify_io_error(wec);
@@ -510,6 +511,7 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
             std::tie(rec, rn) = co_await bhttp::async_read_header(conn->stream, conn->buffer, *parser, use_nothrow);
         }
         if (!rec && parser->get().result_int() == 101) rec = bhttp::error::bad_version;  // no protocol switch here
+        rec = conn->stream.tcp_layer().explain(rec);
         if (rec) {
             // A kept-alive connection closed by the upstream fails at once; one that fails after
             // the upstream had time to work on the request is a real failure, not to be resent.
@@ -631,6 +633,7 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
             conn->stream.tcp_layer().expires_after(remaining(ctx.deadline, clock_));
             auto [rec, rn] = co_await bhttp::async_read_some(conn->stream, conn->buffer, parser, use_nothrow);
             if (rec == bhttp::error::need_buffer) rec = {};
+            rec = conn->stream.tcp_layer().explain(rec);
             if (rec) {
                 result.record.why = classify_io_error(rec);
                 spdlog::warn("upstream {}/{} failed mid-response: {}", target.region->name, target.deployment->name,
