@@ -8,8 +8,11 @@
 #include "http/deadline_socket.hpp"
 
 #include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include <tuple>
 #include <variant>
 
 namespace spillway::http {
@@ -56,5 +59,24 @@ private:
     }
     variant stream_;
 };
+
+// Writes all of `buffers` (taken by value: the caller's may be gone by the time this runs).
+// On a plain socket it first writes without waiting, as much as the kernel takes: an answer
+// that fits the socket buffer, the usual case, then needs no asynchronous operation, whose
+// completion would cost one more trip through the event loop.
+template <class ConstBuffers>
+awaitable<std::tuple<error_code, std::size_t>> write_all(any_stream& stream, ConstBuffers buffers) {
+    std::size_t written = 0;
+    if (!stream.is_tls()) {
+        error_code ec;
+        written = stream.tcp_layer().write_now(buffers, ec);
+        if (!ec && written == net::buffer_size(buffers)) co_return std::tuple{ec, written};
+        if (ec && ec != net::error::would_block) co_return std::tuple{stream.tcp_layer().explain(ec), written};
+    }
+    beast::buffers_suffix<ConstBuffers> rest(buffers);
+    rest.consume(written);
+    auto [ec, n] = co_await net::async_write(stream, rest, use_nothrow);
+    co_return std::tuple{stream.tcp_layer().explain(ec), written + n};
+}
 
 }  // namespace spillway::http

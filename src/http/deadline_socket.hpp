@@ -42,6 +42,13 @@ public:
     // `ec` as the caller should see it: an operation cut short by the deadline is a timeout.
     error_code explain(error_code ec) const;
 
+    // Writes what the kernel takes now: would_block instead of waiting (see write_all).
+    template <class ConstBuffers>
+    std::size_t write_now(const ConstBuffers& buffers, error_code& ec) {
+        if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
+        return ec ? 0 : socket_.write_some(buffers, ec);
+    }
+
     template <class MutableBuffers, class Token>
     auto async_read_some(const MutableBuffers& buffers, Token&& token) {
         return socket_.async_read_some(buffers, std::forward<Token>(token));

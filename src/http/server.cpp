@@ -1,5 +1,6 @@
 #include "http/server.hpp"
 
+#include "http/parse_buffered.hpp"
 #include "http/read_buffer.hpp"
 
 #include <boost/beast/http/read.hpp>
@@ -133,12 +134,16 @@ awaitable<bool> listener::serve_request(any_stream& stream, read_buffer& buffer)
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(limits_.max_header_bytes);
     parser.body_limit(limits_.max_body_bytes);
-    stream.tcp_layer().expires_after(limits_.header_timeout);
-    auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, use_nothrow);
-    error_code ec = hec;
+    error_code ec = parse_buffered(parser, buffer, [](const auto& p) { return p.is_header_done(); });
+    if (!ec && !parser.is_header_done()) {
+        stream.tcp_layer().expires_after(limits_.header_timeout);
+        auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, use_nothrow);
+        ec = hec;
+    }
     if (!ec && parser.content_length() && *parser.content_length() > limits_.max_body_bytes)
         ec = bhttp::error::body_limit;
-    if (!ec) {
+    if (!ec) ec = parse_buffered(parser, buffer, [](const auto& p) { return p.is_done(); });
+    if (!ec && !parser.is_done()) {
         stream.tcp_layer().expires_after(limits_.idle_timeout);
         auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, use_nothrow);
         ec = bec;

@@ -5,13 +5,14 @@
 #include "proxy/proxy.hpp"
 
 #include "health/retry_after.hpp"
+#include "http/hangup_watch.hpp"
+#include "http/parse_buffered.hpp"
 #include "http/sse.hpp"
 #include "http/wire.hpp"
 #include "metrics/registry.hpp"
 #include "proxy/openai_error.hpp"
 #include "proxy/upstream_request.hpp"
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/asio/write.hpp>
@@ -34,7 +35,6 @@ namespace spillway::proxy {
 
 namespace bhttp = boost::beast::http;
 using namespace std::chrono_literals;
-using namespace boost::asio::experimental::awaitable_operators;
 
 struct handler::request_context {
     request_record& rec;
@@ -139,30 +139,6 @@ void count_retry(const snapshot& snap, const attempt_record& failed) {
     snap.target_metrics[failed.target]->retries[static_cast<std::size_t>(reason)]->Increment();
 }
 
-// Completes (true) when the client closes its connection, after cancelling the upstream
-// exchange; otherwise waits until cancelled. Readable data that is not end-of-stream (a
-// pipelined request, a TLS record) cannot be told apart from a live client: then it only waits.
-awaitable<bool> until_client_leaves(http::any_stream& client, http::upstream_connection& upstream) {
-    auto& socket = client.tcp_layer().socket();
-    for (;;) {
-        auto [ec] = co_await socket.async_wait(tcp::socket::wait_read, use_nothrow);
-        if (ec == net::error::operation_aborted) co_return false;
-        if (!ec) {
-            char byte;
-            ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
-            if (n > 0) {
-                net::steady_timer forever(socket.get_executor(), net::steady_timer::time_point::max());
-                co_await forever.async_wait(use_nothrow);
-                co_return false;
-            }
-        }
-        error_code ignored;
-        upstream.stream.tcp_layer().socket().cancel(ignored);
-        co_return true;
-    }
-}
-
 std::chrono::milliseconds client_wait(core::time_point at, core::time_point now) {
     // SDKs honour retry-after only up to 60 s (AZURE.md §6): never promise more.
     auto wait = std::chrono::ceil<std::chrono::milliseconds>(at - now);
@@ -180,7 +156,7 @@ std::string models_json(const routing::catalog& cat) {
 
 handler::handler(net::io_context& io, snapshot_holder& snapshots, core::clock& clock,
                  std::shared_ptr<spdlog::logger> access_log, unsigned worker)
-    : io_(io), snapshots_(snapshots), clock_(clock), access_log_(std::move(access_log)) {
+    : io_(io), snapshots_(snapshots), clock_(clock), access_log_(std::move(access_log)), hangups_(io) {
     // Request ids: random per process start, then worker and a counter: unique without coordination.
     char prefix[24];
     std::snprintf(prefix, sizeof prefix, "%08x-%u-", static_cast<unsigned>(random_.next_unit() * 4294967295.0), worker);
@@ -483,8 +459,7 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
         }
         conn->stream.tcp_layer().expires_after(remaining(ctx.deadline, clock_));
         const auto sent_at = clock_.now();
-        auto [wec, wn] = co_await net::async_write(conn->stream, request_bytes, use_nothrow);
-        wec = conn->stream.tcp_layer().explain(wec);
+        auto [wec, wn] = co_await http::write_all(conn->stream, request_bytes);
         if (wec) {
             if (conn->reused && round == 0 && looks_stale(wec)) continue;
             result.record.why = classify_io_error(wec);
@@ -493,16 +468,15 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
         std::optional<upstream_parser> parser;
         parser.emplace();
         parser->body_limit(boost::none);  // the client chose to ask; sizes are bounded by the deadline
-        // A non-streaming answer's headers come only after the whole generation: meanwhile, watch
-        // the client, and cancel the upstream exchange (and its token spend) if it leaves.
-        auto outcome = co_await (bhttp::async_read_header(conn->stream, conn->buffer, *parser, use_nothrow) ||
-                                 until_client_leaves(ctx.client, *conn));
-        if (outcome.index() == 1) {
+        // A non-streaming answer's headers come only after the whole generation: meanwhile, the
+        // hang-up watch cancels the upstream exchange (and its token spend) if the client leaves.
+        http::hangup_watch::exchange watched(hangups_, ctx.client.tcp_layer().socket(), conn->stream.tcp_layer().socket());
+        auto [rec, rn] = co_await bhttp::async_read_header(conn->stream, conn->buffer, *parser, use_nothrow);
+        if (watched.client_gone()) {
             result.client_gone = true;
             result.answered = true;
             co_return result;
         }
-        auto [rec, rn] = std::get<0>(outcome);
         // Interim 1xx answers (100 Continue, 103 Early Hints) precede the real one: skip them, or
         // the real answer would stay unread on a pooled connection.
         while (!rec && parser->get().result_int() / 100 == 1 && parser->get().result_int() != 101) {
@@ -622,7 +596,7 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
         if (chunked && last) out.push_back(net::buffer(http::wire::last_chunk));
         client_has_bytes = true;
         ctx.client.tcp_layer().expires_after(write_timeout);
-        return net::async_write(ctx.client, out, use_nothrow);
+        return http::write_all(ctx.client, out);
     };
 
     for (;;) {
@@ -630,8 +604,14 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
         if (!parser.is_done()) {
             body.data = chunk.data();
             body.size = chunk.size();
-            conn->stream.tcp_layer().expires_after(remaining(ctx.deadline, clock_));
-            auto [rec, rn] = co_await bhttp::async_read_some(conn->stream, conn->buffer, parser, use_nothrow);
+            // What is already buffered goes out at once, several SSE events in one write; only
+            // with nothing buffered is there a wait for the upstream.
+            error_code rec = http::parse_buffered(parser, conn->buffer,
+                                                  [&](const auto& p) { return p.is_done() || body.size == 0; });
+            if (!rec && !parser.is_done() && body.size == chunk.size()) {
+                conn->stream.tcp_layer().expires_after(remaining(ctx.deadline, clock_));
+                std::tie(rec, std::ignore) = co_await bhttp::async_read_some(conn->stream, conn->buffer, parser, use_nothrow);
+            }
             if (rec == bhttp::error::need_buffer) rec = {};
             rec = conn->stream.tcp_layer().explain(rec);
             if (rec) {

@@ -4,6 +4,7 @@
 
 #include "core/clock.hpp"
 #include "core/random.hpp"
+#include "http/hangup_watch.hpp"
 #include "http/server.hpp"
 #include "http/upstream_pool.hpp"
 #include "proxy/api_route.hpp"
@@ -64,6 +65,7 @@ private:
     std::shared_ptr<pool_set> pools_;
     core::prng random_;
     std::shared_ptr<spdlog::logger> access_log_;
+    http::hangup_watch hangups_;
     std::string id_prefix_;
     std::uint64_t next_id_ = 0;
 };
