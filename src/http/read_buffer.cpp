@@ -18,18 +18,27 @@ struct block_cache {
     }
 };
 
-thread_local block_cache cache;
+thread_local block_cache read_blocks;
+thread_local block_cache relay_blocks;
+
+block_cache* cache_for(std::size_t n) noexcept {
+    if (n == read_block_bytes) return &read_blocks;
+    if (n == relay_block_bytes) return &relay_blocks;
+    return nullptr;
+}
 
 }  // namespace
 
 void* take_cached_block(std::size_t n) noexcept {
-    if (n != read_block_bytes || cache.count == 0) return nullptr;
-    return cache.blocks[--cache.count];
+    block_cache* cache = cache_for(n);
+    if (!cache || cache->count == 0) return nullptr;
+    return cache->blocks[--cache->count];
 }
 
 bool give_cached_block(void* p, std::size_t n) noexcept {
-    if (n != read_block_bytes || cache.count == cache_capacity) return false;
-    cache.blocks[cache.count++] = p;
+    block_cache* cache = cache_for(n);
+    if (!cache || cache->count == cache_capacity) return false;
+    cache->blocks[cache->count++] = p;
     return true;
 }
 

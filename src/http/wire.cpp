@@ -33,14 +33,6 @@ void append_fields(const boost::beast::http::fields& fields, std::string& out) {
     for (const auto& f : fields) append_field(f.name_string(), f.value(), out);
 }
 
-void append_request_line(std::string_view method, std::string_view target, std::string& out) {
-    out.append(method);
-    out.push_back(' ');
-    out.append(target);
-    out.append(" HTTP/1.1");
-    out.append(crlf);
-}
-
 void append_chunk_size(std::size_t n, std::string& out) {
     append_number(n, 16, out);
     out.append(crlf);

@@ -19,8 +19,6 @@ inline constexpr std::string_view last_chunk = "0\r\n\r\n";
 void append_status_line(unsigned version, unsigned status, std::string_view reason, std::string& out);
 void append_fields(const boost::beast::http::fields& fields, std::string& out);
 void append_field(std::string_view name, std::string_view value, std::string& out);
-// "POST /path HTTP/1.1\r\n"
-void append_request_line(std::string_view method, std::string_view target, std::string& out);
 // The size line of a chunk: "1a2b\r\n".
 void append_chunk_size(std::size_t n, std::string& out);
 

@@ -62,7 +62,6 @@ struct handler::attempt_result {
 
 namespace {
 
-constexpr std::size_t relay_chunk = 16 * 1024;
 constexpr std::size_t max_discard_bytes = 64 * 1024;  // a retried answer's body we read to keep the connection
 
 std::chrono::nanoseconds remaining(core::time_point deadline, const core::clock& clock) {
@@ -87,6 +86,22 @@ bool reusable(const bhttp::response_parser<bhttp::buffer_body>& parser, const ht
 bool looks_stale(const error_code& ec) {
     return ec == bhttp::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
            ec == net::error::broken_pipe || ec == bhttp::error::partial_message;
+}
+
+// Reads a retried answer's body away, up to max_discard_bytes; true if the connection may
+// serve again. A coroutine of its own, so that its buffer is not part of every attempt's frame.
+awaitable<bool> discard_body(http::upstream_connection& conn, bhttp::response_parser<bhttp::buffer_body>& parser) {
+    std::array<char, 4096> sink;
+    std::size_t discarded = 0;
+    error_code ec;
+    while (!parser.is_done() && !ec && discarded < max_discard_bytes) {
+        parser.get().body().data = sink.data();
+        parser.get().body().size = sink.size();
+        auto [e, n] = co_await bhttp::async_read_some(conn.stream, conn.buffer, parser, use_nothrow);
+        ec = e == bhttp::error::need_buffer ? error_code{} : e;
+        discarded += sink.size() - parser.get().body().size;
+    }
+    co_return reusable(parser, conn);
 }
 
 std::optional<std::uint64_t> header_number(std::string_view v) {
@@ -504,19 +519,9 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
             result.record.why = failure::status;
             // Read a small body away so the connection can serve again; a large one is not worth it.
             // Bounded by the connect timeout too: a stalled error body must not hold up the failover.
-            std::array<char, 4096> sink;
-            std::size_t discarded = 0;
-            error_code dec;
             conn->stream.tcp_layer().expires_after(
                 std::min<std::chrono::nanoseconds>(ctx.snap.config->routing.connect_timeout, remaining(ctx.deadline, clock_)));
-            while (!parser->is_done() && !dec && discarded < max_discard_bytes) {
-                parser->get().body().data = sink.data();
-                parser->get().body().size = sink.size();
-                auto [e, n] = co_await bhttp::async_read_some(conn->stream, conn->buffer, *parser, use_nothrow);
-                dec = e == bhttp::error::need_buffer ? error_code{} : e;
-                discarded += sink.size() - parser->get().body().size;
-            }
-            if (reusable(*parser, *conn)) pool.release(std::move(conn));
+            if (co_await discard_body(*conn, *parser)) pool.release(std::move(conn));
             co_return result;
         }
         attempt_result relayed = co_await relay(ctx, target, std::move(conn), *parser);
@@ -575,7 +580,7 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
     head.append(http::wire::crlf);
 
     auto& body = parser.get().body();
-    std::array<char, relay_chunk> chunk;
+    http::scratch_block<http::relay_block_bytes> chunk;  // not in the coroutine frame: that would need malloc
     std::string chunk_size;  // the size line of the chunk being sent
     tail_buffer tail;        // usage comes last in a body or stream
     bool client_has_bytes = false;

@@ -52,16 +52,22 @@ bool named_in_connection(std::string_view connection, std::string_view name) {
 
 }  // namespace
 
-std::string upstream_target(const config::region& region, const config::deployment& dep, operation op) {
-    std::string t = region.upstream.path_prefix;
+void append_upstream_target(const config::region& region, const config::deployment& dep, operation op,
+                            std::string& out) {
+    out.append(region.upstream.path_prefix);
     if (region.kind == config::region_kind::openai) {
-        t.append("/").append(op_path(op));
+        out.append("/").append(op_path(op));
     } else if (op == operation::responses) {
-        t.append("/openai/v1/responses");
+        out.append("/openai/v1/responses");
     } else {
-        t.append("/openai/deployments/").append(dep.name).append("/").append(op_path(op));
-        t.append("?api-version=").append(dep.api_version);
+        out.append("/openai/deployments/").append(dep.name).append("/").append(op_path(op));
+        out.append("?api-version=").append(dep.api_version);
     }
+}
+
+std::string upstream_target(const config::region& region, const config::deployment& dep, operation op) {
+    std::string t;
+    append_upstream_target(region, dep, op, t);
     return t;
 }
 
@@ -69,11 +75,19 @@ bool model_in_body(const config::region& region, operation op) {
     return region.kind == config::region_kind::openai || op == operation::responses;
 }
 
+void append_upstream_host(const config::endpoint& ep, std::string& out) {
+    const bool ipv6_literal = ep.host.find(':') != std::string::npos;
+    if (ipv6_literal) out.push_back('[');
+    out.append(ep.host);
+    if (ipv6_literal) out.push_back(']');
+    const bool default_port = (ep.tls && ep.port == 443) || (!ep.tls && ep.port == 80);
+    if (!default_port) out.append(":").append(std::to_string(ep.port));
+}
+
 std::string upstream_host(const config::endpoint& ep) {
-    bool default_port = (ep.tls && ep.port == 443) || (!ep.tls && ep.port == 80);
-    std::string host = ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host;  // IPv6 literal
-    if (default_port) return host;
-    return host + ":" + std::to_string(ep.port);
+    std::string host;
+    append_upstream_host(ep, host);
+    return host;
 }
 
 void append_forwarded_request_headers(const bhttp::fields& from, std::string& out) {
@@ -101,9 +115,15 @@ std::string upstream_request_head(const config::region& region, const config::de
                                   const bhttp::fields& client_headers, std::size_t body_size) {
     std::string head;
     head.reserve(1024);
-    http::wire::append_request_line("POST", upstream_target(region, dep, op), head);
+    // Written in place: building the target and host as strings of their own would cost
+    // allocations on every request.
+    head.append("POST ");
+    append_upstream_target(region, dep, op, head);
+    head.append(" HTTP/1.1").append(http::wire::crlf);
     append_forwarded_request_headers(client_headers, head);
-    http::wire::append_field("Host", upstream_host(region.upstream), head);
+    head.append("Host: ");
+    append_upstream_host(region.upstream, head);
+    head.append(http::wire::crlf);
     append_upstream_credentials(region, head);
     http::wire::append_field("Content-Length", std::to_string(body_size), head);
     head.append(http::wire::crlf);

@@ -18,12 +18,15 @@ namespace spillway::proxy {
 // Path and query for the upstream: azure `{prefix}/openai/deployments/{name}/{op}?api-version=V`
 // (responses: `{prefix}/openai/v1/responses`, the only form Azure serves it in), openai `{prefix}/{op}`.
 std::string upstream_target(const config::region& region, const config::deployment& dep, operation op);
+void append_upstream_target(const config::region& region, const config::deployment& dep, operation op,
+                            std::string& out);
 
 // Whether the upstream finds the deployment in the body's `model` rather than in the URL.
 bool model_in_body(const config::region& region, operation op);
 
 // Host header value: the host, with the port unless it is the scheme's default.
 std::string upstream_host(const config::endpoint& ep);
+void append_upstream_host(const config::endpoint& ep, std::string& out);
 
 // Appends the client's end-to-end request headers as "Name: value\r\n" lines; drops hop-by-hop
 // ones (and those named in Connection), Host, Content-Length, the client's credentials
