@@ -1,5 +1,5 @@
 // Microbenchmarks of per-request work on the hot path: body inspection, route classification,
-// and the routing pick.
+// and the routing pick (pick_bench.cpp); header rewrite and SSE relay are in relay_bench.cpp.
 #include "proxy/api_route.hpp"
 #include "proxy/request_body.hpp"
 #include "routing/router.hpp"

@@ -647,6 +647,8 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
             result.client_gone = true;
             co_return result;
         }
+        // The write deadline bounds a client that stops reading, not a pause of the upstream's.
+        ctx.client.tcp_layer().expires_never();
         if (parser.is_done()) break;
     }
     if (reusable(parser, *conn)) ctx.pools[target.region_index]->release(std::move(conn));
