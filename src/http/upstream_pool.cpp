@@ -26,6 +26,7 @@ awaitable<std::tuple<error_code, connection_ptr>> upstream_pool::acquire(std::ch
 void upstream_pool::release(connection_ptr conn) {
     if (idle_.size() >= target_.max_idle) return;  // dropping it closes it
     conn->reused = true;
+    conn->parser.reset();
     conn->stream.tcp_layer().expires_never();
     idle_.push_back(std::move(conn));
 }

@@ -6,9 +6,13 @@
 #include "core/net.hpp"
 #include "http/any_stream.hpp"
 
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -31,6 +35,9 @@ struct upstream_connection {
     upstream_connection(tcp::socket s, ssl::context* tls) : stream(std::move(s), tls) { buffer.reserve(16 * 1024); }
     any_stream stream;
     beast::flat_buffer buffer;
+    // The answer being read. It lives here rather than in the proxy's coroutine frame, which it
+    // would push past the sizes malloc serves from its fast per-thread cache.
+    std::optional<boost::beast::http::response_parser<boost::beast::http::buffer_body>> parser;
     // True once it has carried an exchange: a failure before the first response byte on such a
     // connection is most likely the server having closed it while idle, not a broken upstream.
     bool reused = false;

@@ -25,6 +25,8 @@
 
 #include <algorithm>
 #include <array>
+#include <new>
+#include <type_traits>
 #include <optional>
 #include <tuple>
 #include <cerrno>
@@ -76,6 +78,15 @@ failure classify_io_error(const error_code& ec) {
     if (ec == beast::error::timeout) return failure::timeout;
     return failure::upstream_reset;
 }
+
+// The relay's working memory: a piece of body and the answer's tail (usage comes last in a body
+// or stream). It comes from the per-thread block cache: in the coroutine frame it would make the
+// frame too large for malloc's fast per-thread cache.
+struct relay_space {
+    std::array<char, http::relay_block_bytes - sizeof(tail_buffer)> chunk;
+    tail_buffer tail;
+};
+static_assert(sizeof(relay_space) <= http::relay_block_bytes && std::is_trivially_destructible_v<relay_space>);
 
 // A connection may serve again only after a complete final answer with nothing left over.
 bool reusable(const bhttp::response_parser<bhttp::buffer_body>& parser, const http::upstream_connection& conn) {
@@ -480,7 +491,7 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
             result.record.why = classify_io_error(wec);
             co_return result;
         }
-        std::optional<upstream_parser> parser;
+        auto& parser = conn->parser;
         parser.emplace();
         parser->body_limit(boost::none);  // the client chose to ask; sizes are bounded by the deadline
         // A non-streaming answer's headers come only after the whole generation: meanwhile, the
@@ -580,9 +591,11 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
     head.append(http::wire::crlf);
 
     auto& body = parser.get().body();
-    http::scratch_block<http::relay_block_bytes> chunk;  // not in the coroutine frame: that would need malloc
+    http::scratch_block<http::relay_block_bytes> block;
+    relay_space& space = *new (block.data()) relay_space;
+    auto& chunk = space.chunk;
+    tail_buffer& tail = space.tail;
     std::string chunk_size;  // the size line of the chunk being sent
-    tail_buffer tail;        // usage comes last in a body or stream
     bool client_has_bytes = false;
     // Sends the head (first time only), `data` framed as a chunk if chunked, and the last chunk
     // when `last`, in one scatter-write.

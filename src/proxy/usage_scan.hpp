@@ -28,7 +28,7 @@ public:
     std::string_view view() const { return {data_.data(), size_}; }
 
 private:
-    std::array<char, capacity> data_{};
+    std::array<char, capacity> data_;  // only the first size_ bytes are meaningful
     std::size_t size_ = 0;
 };
 
