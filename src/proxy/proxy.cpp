@@ -115,6 +115,27 @@ awaitable<bool> discard_body(http::upstream_connection& conn, bhttp::response_pa
     co_return reusable(parser, conn);
 }
 
+// Reads the head of the upstream's answer into conn.parser, skipping interim 1xx answers
+// (100 Continue, 103 Early Hints), which would otherwise leave the real one unread on a pooled
+// connection. A non-streaming answer's head comes only after the whole generation: meanwhile the
+// hang-up watch cancels the exchange (and its token spend) if the client leaves, reported as
+// the third value. The watch ends here: once the answer flows, a client that leaves is noticed
+// by the relay's next write.
+awaitable<std::tuple<error_code, std::size_t, bool>> read_answer_head(http::hangup_watch& hangups,
+                                                                      http::any_stream& client,
+                                                                      http::upstream_connection& conn) {
+    http::hangup_watch::exchange watched(hangups, client.tcp_layer().socket(), conn.stream.tcp_layer().socket());
+    error_code ec;
+    std::size_t n = 0;
+    do {
+        conn.parser.emplace();
+        conn.parser->body_limit(boost::none);  // the client chose to ask; sizes are bounded by the deadline
+        std::tie(ec, n) = co_await bhttp::async_read_header(conn.stream, conn.buffer, *conn.parser, use_nothrow);
+    } while (!ec && !watched.client_gone() && conn.parser->get().result_int() / 100 == 1 &&
+             conn.parser->get().result_int() != 101);
+    co_return std::tuple{ec, n, watched.client_gone()};
+}
+
 std::optional<std::uint64_t> header_number(std::string_view v) {
     std::uint64_t n = 0;
     auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
@@ -257,6 +278,8 @@ awaitable<bool> handler::serve(http::request& req, http::any_stream& client, con
 }
 
 void handler::finish(const snapshot& snap, request_record& rec) {
+    // Nothing was answered: the client left first. Counted as 499, nginx's "client closed request".
+    if (rec.status == 0) rec.status = 499;
     auto total = clock_.now() - rec.started;
     auto& model = rec.model_index ? *snap.model_metrics[*rec.model_index] : *snap.unmatched_metrics;
     model.requests.increment(rec.status);
@@ -492,23 +515,12 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
             co_return result;
         }
         auto& parser = conn->parser;
-        parser.emplace();
-        parser->body_limit(boost::none);  // the client chose to ask; sizes are bounded by the deadline
-        // A non-streaming answer's headers come only after the whole generation: meanwhile, the
-        // hang-up watch cancels the upstream exchange (and its token spend) if the client leaves.
-        http::hangup_watch::exchange watched(hangups_, ctx.client.tcp_layer().socket(), conn->stream.tcp_layer().socket());
-        auto [rec, rn] = co_await bhttp::async_read_header(conn->stream, conn->buffer, *parser, use_nothrow);
-        if (watched.client_gone()) {
+        auto [rec, rn, client_left] = co_await read_answer_head(hangups_, ctx.client, *conn);
+        if (client_left) {
+            result.record.why = failure::client_gone;
             result.client_gone = true;
             result.answered = true;
             co_return result;
-        }
-        // Interim 1xx answers (100 Continue, 103 Early Hints) precede the real one: skip them, or
-        // the real answer would stay unread on a pooled connection.
-        while (!rec && parser->get().result_int() / 100 == 1 && parser->get().result_int() != 101) {
-            parser.emplace();
-            parser->body_limit(boost::none);
-            std::tie(rec, rn) = co_await bhttp::async_read_header(conn->stream, conn->buffer, *parser, use_nothrow);
         }
         if (!rec && parser->get().result_int() == 101) rec = bhttp::error::bad_version;  // no protocol switch here
         rec = conn->stream.tcp_layer().explain(rec);
@@ -657,6 +669,7 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
         result.answered = true;
         auto [wec, wn] = co_await send({chunk.data(), got}, parser.is_done());
         if (wec) {  // client gone: the upstream connection is dropped, which cancels it
+            result.record.why = failure::client_gone;
             result.client_gone = true;
             co_return result;
         }

@@ -9,6 +9,7 @@ std::string_view outcome_of(const attempt_record& a) {
         case failure::connect: return "connect_error";
         case failure::timeout: return "timeout";
         case failure::upstream_reset: return "upstream_reset";
+        case failure::client_gone: return "client_gone";
         case failure::status:
         case failure::none:
             if (a.status == 429) return "throttled";

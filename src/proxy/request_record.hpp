@@ -17,7 +17,7 @@
 namespace spillway::proxy {
 
 // Why an attempt did not produce the client's answer.
-enum class failure { none, connect, timeout, upstream_reset, status };
+enum class failure { none, connect, timeout, upstream_reset, status, client_gone };
 
 struct attempt_record {
     routing::target_id target = 0;
