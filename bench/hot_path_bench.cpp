@@ -2,7 +2,6 @@
 // and the routing pick (pick_bench.cpp); header rewrite and SSE relay are in relay_bench.cpp.
 #include "proxy/api_route.hpp"
 #include "proxy/request_body.hpp"
-#include "routing/router.hpp"
 
 #include <benchmark/benchmark.h>
 

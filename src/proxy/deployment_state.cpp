@@ -50,8 +50,9 @@ std::optional<quota::reservation> deployment_state::begin(std::uint64_t estimate
     if (!breaker_.allow()) return std::nullopt;
     ++inflight_;
     ++requests_;
-    recent_.add(clock_.now(), 1);
-    return headroom_.reserve(clock_.now(), estimated_tokens);
+    const auto now = clock_.now();
+    recent_.add(now, 1);
+    return headroom_.reserve(now, estimated_tokens);
 }
 
 void deployment_state::on_headers(const upstream_signals& signals, std::chrono::nanoseconds ttfb) {

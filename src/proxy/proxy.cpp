@@ -506,8 +506,8 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
             result.record.why = failure::connect;
             co_return result;
         }
-        conn->stream.tcp_layer().expires_after(remaining(ctx.deadline, clock_));
         const auto sent_at = clock_.now();
+        conn->stream.tcp_layer().expires_after(ctx.deadline - sent_at);
         auto [wec, wn] = co_await http::write_all(conn->stream, request_bytes);
         if (wec) {
             if (conn->reused && round == 0 && looks_stale(wec)) continue;

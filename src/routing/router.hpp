@@ -1,5 +1,6 @@
 // The routing decision behind one interface: given a model's targets and what this request has
-// already tried, which target next. Pure: no I/O, no clock reads beyond what it is handed.
+// already tried, which target next (balanced_router implements it), and the data-zone rule every
+// pick and the proxy's own checks share. Pure: no I/O, no clock reads beyond what it is handed.
 #pragma once
 
 #include "routing/catalog.hpp"
@@ -23,13 +24,8 @@ public:
                                           const request_facts& facts, std::span<const target_id> tried) = 0;
 };
 
+// Whether a target may serve a request restricted to `data_zone`: an empty zone restricts nothing;
+// a region without a zone is in no named zone.
 bool in_zone(const target& t, std::string_view data_zone);
-
-// Lowest priority first, config order among equals; every target is considered available.
-class priority_router final : public router {
-public:
-    std::optional<target_id> pick(const catalog& cat, const model_entry& model, const request_facts& facts,
-                                  std::span<const target_id> tried) override;
-};
 
 }  // namespace spillway::routing

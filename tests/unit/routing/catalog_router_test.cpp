@@ -1,5 +1,9 @@
-// Unit tests for routing/catalog and routing/router (priority_router): the routing table built
-// from a hand-made config, and the pick by priority, tried set and data zone.
+// Unit tests for routing/catalog and routing/router: the routing table built from a hand-made
+// config, in_zone, and what the proxy's retry loop relies on from a pick over that table (tiers
+// in priority order, the tried set across models, the data zone), driven through balanced_router
+// with every target available. Weights, health and headroom are in balanced_router_test.cpp.
+#include "core/random.hpp"
+#include "routing/balanced_router.hpp"
 #include "routing/catalog.hpp"
 #include "routing/router.hpp"
 
@@ -37,8 +41,8 @@ config::region region(std::string name, std::string zone, config::region_kind ki
 //   0 eastus/gpt4o-east (p1)   1 eastus/emb-east (p0)
 //   2 sweden/gpt4o-sweden (p0) 3 sweden/emb-sweden (p2)
 //   4 westus/gpt-4o (p0)       5 westus/emb-west (p0)
-// So gpt-4o is tried sweden, westus (config order among p0), then eastus; embeddings eastus,
-// westus, then sweden.
+// So gpt-4o's tiers are {sweden, westus} (config order among p0), then eastus; embeddings'
+// {eastus, westus}, then sweden.
 config::root three_regions() {
     config::root cfg;
     cfg.regions.push_back(region("eastus", "us", config::region_kind::azure,
@@ -50,11 +54,18 @@ config::root three_regions() {
     return cfg;
 }
 
+// Every target available: a balanced_router's pick then depends only on the tiers, the tried
+// set, the zone and the draw.
+class all_available final : public state_view {
+public:
+    target_status status(target_id, std::uint64_t) override { return {}; }
+};
+
 class RoutingTest : public ::testing::Test {
 protected:
     config::root cfg_ = three_regions();
     catalog cat_{cfg_};
-    priority_router router_;
+    all_available view_;
 
     const model_entry& model(std::string_view name) {
         static const model_entry none;
@@ -62,19 +73,25 @@ protected:
         if (!m) ADD_FAILURE() << "no model " << name;
         return m ? *m : none;
     }
-    std::optional<target_id> pick(std::string_view m, std::vector<target_id> tried = {}, std::string_view zone = "") {
+    // `draw` is the router's random value: in a tier of two equal weights, below 0.5 picks the
+    // first in catalog order, above it the second.
+    std::optional<target_id> pick(std::string_view m, std::vector<target_id> tried = {}, std::string_view zone = "",
+                                  double draw = 0.25) {
+        core::scripted_random random{{draw}};
+        balanced_router router{view_, random};
         request_facts facts;
         facts.data_zone = zone;
-        return router_.pick(cat_, model(m), facts, tried);
+        return router.pick(cat_, model(m), facts, tried);
     }
-    // Picks until nothing is left, as the proxy's retry loop does.
-    std::vector<target_id> order(std::string_view m, std::string_view zone = "") {
-        std::vector<target_id> tried;
-        while (auto id = pick(m, tried, zone)) {
+    // Picks until nothing is left, as the proxy's retry loop does, after `tried`; returns the picks.
+    std::vector<target_id> order(std::string_view m, std::string_view zone = "", double draw = 0.25,
+                                 std::vector<target_id> tried = {}) {
+        const std::size_t given = tried.size();
+        while (auto id = pick(m, tried, zone, draw)) {
             tried.push_back(*id);
-            if (tried.size() > cat_.size()) break;  // a router that repeats itself must not hang the test
+            if (tried.size() > given + cat_.size()) break;  // a router that repeats itself must not hang the test
         }
-        return tried;
+        return {tried.begin() + static_cast<std::ptrdiff_t>(given), tried.end()};
     }
 };
 
@@ -164,44 +181,26 @@ TEST(Catalog, RegionWithoutDeploymentsAddsNothing) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// priority_router
+// picks over the catalog, as the proxy's retry loop makes them
 
-TEST_F(RoutingTest, PicksTheLowestPriorityFirst) {
-    EXPECT_EQ(pick("gpt-4o"), std::optional<target_id>(2));
-    EXPECT_EQ(pick("text-embedding-3-small"), std::optional<target_id>(1));
+TEST_F(RoutingTest, RetryLoopVisitsEveryTargetOnceTierByTier) {
+    EXPECT_EQ(order("gpt-4o", "", 0.25), (std::vector<target_id>{2, 4, 0}));
+    EXPECT_EQ(order("gpt-4o", "", 0.75), (std::vector<target_id>{4, 2, 0}));
+    EXPECT_EQ(order("text-embedding-3-small", "", 0.25), (std::vector<target_id>{1, 5, 3}));
+    EXPECT_EQ(order("text-embedding-3-small", "", 0.75), (std::vector<target_id>{5, 1, 3}));
 }
 
-TEST_F(RoutingTest, PickIsTheSameForAnAlias) {
-    EXPECT_EQ(pick("gpt4o-east"), std::optional<target_id>(2));
-    EXPECT_EQ(pick("emb-sweden"), std::optional<target_id>(1));
-}
-
-TEST_F(RoutingTest, PickIsDeterministic) {
-    for (int i = 0; i < 10; ++i) EXPECT_EQ(pick("gpt-4o"), std::optional<target_id>(2));
-}
-
-TEST_F(RoutingTest, SkipsTriedTargets) {
-    EXPECT_EQ(pick("gpt-4o", {2}), std::optional<target_id>(4));
-    EXPECT_EQ(pick("gpt-4o", {2, 4}), std::optional<target_id>(0));
+TEST_F(RoutingTest, SkipsTriedTargetsInAnyOrderWhateverElseIsInTried) {
     EXPECT_EQ(pick("gpt-4o", {4}), std::optional<target_id>(2));
     EXPECT_EQ(pick("gpt-4o", {4, 2}), std::optional<target_id>(0));
-    EXPECT_EQ(pick("gpt-4o", {0}), std::optional<target_id>(2));
-    // Ids of other models' targets in `tried` change nothing.
-    EXPECT_EQ(pick("gpt-4o", {1, 3, 5}), std::optional<target_id>(2));
-}
-
-TEST_F(RoutingTest, NothingWhenAllTried) {
-    EXPECT_EQ(pick("gpt-4o", {2, 4, 0}), std::nullopt);
+    EXPECT_EQ(pick("gpt-4o", {2, 4}), std::optional<target_id>(0));
+    EXPECT_EQ(pick("gpt-4o", {0}, "", 0.75), std::optional<target_id>(4)) << "a tried spill-over target changes nothing";
+    // Ids of other models' targets in `tried` change nothing either.
+    EXPECT_EQ(order("gpt-4o", "", 0.25, {1, 3, 5}), (std::vector<target_id>{2, 4, 0}));
     EXPECT_EQ(pick("gpt-4o", {0, 1, 2, 3, 4, 5}), std::nullopt);
-    EXPECT_EQ(pick("text-embedding-3-small", {3, 5, 1}), std::nullopt);
 }
 
-TEST_F(RoutingTest, RetryLoopVisitsEveryTargetOnceInPriorityOrder) {
-    EXPECT_EQ(order("gpt-4o"), (std::vector<target_id>{2, 4, 0}));
-    EXPECT_EQ(order("text-embedding-3-small"), (std::vector<target_id>{1, 5, 3}));
-}
-
-TEST_F(RoutingTest, RespectsDataZone) {
+TEST_F(RoutingTest, RetryLoopStaysInTheDataZone) {
     EXPECT_EQ(order("gpt-4o", "eu"), (std::vector<target_id>{2}));
     EXPECT_EQ(order("gpt-4o", "us"), (std::vector<target_id>{4, 0}));
     EXPECT_EQ(order("text-embedding-3-small", "eu"), (std::vector<target_id>{3}));
@@ -209,9 +208,11 @@ TEST_F(RoutingTest, RespectsDataZone) {
     EXPECT_EQ(pick("gpt-4o", {2}, "eu"), std::nullopt) << "never leaves the zone, even when the zone is exhausted";
 }
 
-TEST_F(RoutingTest, UnknownDataZoneHasNoTarget) {
-    EXPECT_EQ(pick("gpt-4o", {}, "apac"), std::nullopt);
-    EXPECT_EQ(pick("gpt-4o", {}, "EU"), std::nullopt) << "zones are compared exactly";
+TEST_F(RoutingTest, BalancedRouterWorksThroughTheRouterInterface) {
+    core::scripted_random random{{0.5}};
+    std::unique_ptr<router> r = std::make_unique<balanced_router>(view_, random);
+    std::vector<target_id> tried{2};
+    EXPECT_EQ(r->pick(cat_, model("gpt-4o"), request_facts{}, tried), std::optional<target_id>(4));
 }
 
 TEST(InZone, EmptyRequestZoneMatchesEverything) {
@@ -223,15 +224,8 @@ TEST(InZone, EmptyRequestZoneMatchesEverything) {
     EXPECT_TRUE(in_zone(tu, ""));
     EXPECT_TRUE(in_zone(tz, "eu"));
     EXPECT_FALSE(in_zone(tz, "us"));
+    EXPECT_FALSE(in_zone(tz, "EU")) << "zones are compared exactly";
     EXPECT_FALSE(in_zone(tu, "eu")) << "a region without a zone is not in every zone";
-}
-
-TEST(PriorityRouter, WorksThroughTheRouterInterface) {
-    config::root cfg = three_regions();
-    catalog cat(cfg);
-    std::unique_ptr<router> r = std::make_unique<priority_router>();
-    std::vector<target_id> tried{2};
-    EXPECT_EQ(r->pick(cat, *cat.find("gpt-4o"), request_facts{}, tried), std::optional<target_id>(4));
 }
 
 }  // namespace
