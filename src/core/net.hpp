@@ -19,9 +19,14 @@ namespace beast = boost::beast;
 using tcp = net::ip::tcp;
 using error_code = boost::system::error_code;
 
-template <class T>
-using awaitable = net::awaitable<T>;
+// Every coroutine runs on an io_context, and its type says so: the awaitable machinery then
+// carries the concrete executor (one pointer) rather than the type-erased any_io_executor,
+// whose copies showed in the hot path's profile.
+using coro_executor = net::io_context::executor_type;
 
-inline constexpr auto use_nothrow = net::as_tuple(net::use_awaitable);
+template <class T>
+using awaitable = net::awaitable<T, coro_executor>;
+
+inline constexpr auto use_nothrow = net::as_tuple(net::use_awaitable_t<coro_executor>{});
 
 }  // namespace spillway
