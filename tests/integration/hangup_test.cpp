@@ -298,10 +298,13 @@ private:
             boost::system::error_code ec;
             bhttp::read(peer, buffer, req, ec);
             if (ec) return;
+            {
+                // Counted before the answer leaves: once a client has it, the count includes it.
+                std::lock_guard lock(mutex_);
+                ++answered_;
+            }
             net::write(peer, net::buffer(response), ec);
             if (ec) return;
-            std::lock_guard lock(mutex_);
-            ++answered_;
         }
     }
 
