@@ -182,11 +182,20 @@ TEST(ClientHangup, AbandonedAttemptIsNotCountedAsOk) {
     std::vector<std::string> ok = series;
     ok.push_back("code=\"ok\"");
     EXPECT_FALSE(metric(text, "spillway_upstream_requests_total", ok)) << series_of(text, "spillway_upstream_requests_total");
+    std::vector<std::string> gone = series;
+    gone.push_back("code=\"client_gone\"");
+    EXPECT_EQ(metric(text, "spillway_upstream_requests_total", gone).value_or(0), 1)
+        << series_of(text, "spillway_upstream_requests_total");
+    // The request itself got no answer: counted as 499, "client closed request".
+    ASSERT_TRUE(eventually([&] { return metric(metrics(), "spillway_requests_total", {"code=\"499\""}).has_value(); }, 2500ms))
+        << series_of(metrics(), "spillway_requests_total");
+    EXPECT_EQ(metric(metrics(), "spillway_requests_total", {"model=\"gpt-4o\"", "code=\"499\""}).value_or(0), 1);
 }
 
 // A client that leaves in the middle of a streamed answer says nothing about the deployment: the
-// attempt is abandoned, not failed. The stream's tokens come 1 s apart, so the hang-up watch
-// (which also watches the relay) notices the client long before a write to it could fail. Three
+// attempt is abandoned, not failed. The stream's tokens come 1 s apart; the client is noticed
+// when the next token's write to it fails (the hang-up watch covers only the wait for the
+// answer's head, so it must not cancel the relayed stream and have that look like a reset). Three
 // such clients are the default failure_threshold: counted as failures, they would open the
 // deployment's circuit.
 TEST(ClientHangup, ClientLeavingMidStreamIsNotAFailureOfTheDeployment) {

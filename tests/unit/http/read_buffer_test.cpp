@@ -199,5 +199,30 @@ TEST(ReadBuffer, CacheIsPerThread) {
     ::operator delete(here);
 }
 
+// The relay's 16 KiB working block comes from a cache of its own, separate from the read
+// buffers' 8 KiB one.
+TEST(ReadBuffer, RelayScratchBlockIsRecycledThroughItsOwnCache) {
+    std::vector<void*> saved;  // what earlier tests left in the relay cache
+    while (void* p = detail::take_cached_block(relay_block_bytes)) saved.push_back(p);
+
+    const void* first = nullptr;
+    {
+        scratch_block<relay_block_bytes> block;
+        first = block.data();
+        EXPECT_EQ(block.size(), relay_block_bytes);
+    }
+    void* other = ::operator new(relay_block_bytes);  // would likely get the block, had it been freed
+    EXPECT_NE(other, first);
+    {
+        scratch_block<relay_block_bytes> again;
+        EXPECT_EQ(again.data(), first);
+    }
+    ::operator delete(other);
+
+    while (void* p = detail::take_cached_block(relay_block_bytes)) ::operator delete(p);
+    for (void* p : saved)
+        if (!detail::give_cached_block(p, relay_block_bytes)) ::operator delete(p);
+}
+
 }  // namespace
 }  // namespace spillway::http
