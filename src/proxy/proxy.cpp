@@ -15,7 +15,6 @@
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/container/small_vector.hpp>
 #include <boost/container/static_vector.hpp>
@@ -29,9 +28,7 @@
 #include <type_traits>
 #include <optional>
 #include <tuple>
-#include <cerrno>
 #include <charconv>
-#include <sys/socket.h>
 
 namespace spillway::proxy {
 
