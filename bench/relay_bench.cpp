@@ -3,6 +3,7 @@
 // the upstream's chunks out of the read buffer, framing them for the client, keeping the tail
 // for the usage object).
 #include "http/parse_buffered.hpp"
+#include "http/upstream_pool.hpp"
 #include "http/wire.hpp"
 #include "proxy/upstream_request.hpp"
 #include "proxy/usage_scan.hpp"
@@ -37,8 +38,8 @@ config::deployment gpt4o() {
 }
 
 // The headers the official openai SDK sends with a chat completion.
-bhttp::fields sdk_request_headers() {
-    bhttp::fields f;
+http::fields sdk_request_headers() {
+    http::fields f;
     f.set(bhttp::field::host, "spillway.internal:8080");
     f.set(bhttp::field::accept, "application/json");
     f.set(bhttp::field::content_type, "application/json");
@@ -58,8 +59,8 @@ bhttp::fields sdk_request_headers() {
 }
 
 // What Azure OpenAI answers a chat completion with, minus the body.
-bhttp::fields azure_response_headers() {
-    bhttp::fields f;
+http::fields azure_response_headers() {
+    http::fields f;
     f.set(bhttp::field::content_type, "application/json");
     f.set(bhttp::field::content_length, "1042");
     f.set("apim-request-id", "3f6c2d7e-9f4b-4a7e-8a55-2b7f0c1d9e11");
@@ -134,7 +135,7 @@ void relay_sse_stream(benchmark::State& state) {
     std::size_t framed = 0;
     for (auto _ : state) {
         boost::beast::flat_buffer buffer;
-        bhttp::response_parser<bhttp::buffer_body> parser;
+        http::response_parser parser;
         proxy::tail_buffer tail;
         std::size_t fed = 0;
         bool read_more = true;

@@ -131,7 +131,7 @@ awaitable<bool> listener::serve_request(any_stream& stream, read_buffer& buffer)
     } guard{gate_.in_flight};
 
     // The whole header block must arrive within header_timeout (slow-loris defence).
-    bhttp::request_parser<bhttp::string_body> parser;
+    bhttp::request_parser<bhttp::string_body, message_allocator<char>> parser;
     parser.header_limit(limits_.max_header_bytes);
     parser.body_limit(limits_.max_body_bytes);
     error_code ec = parse_buffered(parser, buffer, [](const auto& p) { return p.is_header_done(); });

@@ -7,6 +7,7 @@
 #include "core/net.hpp"
 #include "http/any_stream.hpp"
 #include "http/read_buffer.hpp"
+#include "http/small_blocks.hpp"
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -20,7 +21,8 @@
 namespace spillway::http {
 
 namespace bhttp = boost::beast::http;
-using request = bhttp::request<bhttp::string_body>;
+// Received requests keep their header fields in per-thread recycled blocks (small_blocks.hpp).
+using request = bhttp::request<bhttp::string_body, fields>;
 using string_response = bhttp::response<bhttp::string_body>;
 
 struct server_limits {

@@ -86,7 +86,7 @@ struct relay_space {
 static_assert(sizeof(relay_space) <= http::relay_block_bytes && std::is_trivially_destructible_v<relay_space>);
 
 // A connection may serve again only after a complete final answer with nothing left over.
-bool reusable(const bhttp::response_parser<bhttp::buffer_body>& parser, const http::upstream_connection& conn) {
+bool reusable(const http::response_parser& parser, const http::upstream_connection& conn) {
     return parser.is_done() && parser.keep_alive() && parser.get().result_int() >= 200 && conn.buffer.size() == 0;
 }
 
@@ -98,7 +98,7 @@ bool looks_stale(const error_code& ec) {
 
 // Reads a retried answer's body away, up to max_discard_bytes; true if the connection may
 // serve again. A coroutine of its own, so that its buffer is not part of every attempt's frame.
-awaitable<bool> discard_body(http::upstream_connection& conn, bhttp::response_parser<bhttp::buffer_body>& parser) {
+awaitable<bool> discard_body(http::upstream_connection& conn, http::response_parser& parser) {
     std::array<char, 4096> sink;
     std::size_t discarded = 0;
     error_code ec;
@@ -140,7 +140,7 @@ std::optional<std::uint64_t> header_number(std::string_view v) {
     return n;
 }
 
-upstream_signals read_signals(const bhttp::fields& h) {
+upstream_signals read_signals(const http::fields& h) {
     upstream_signals s;
     s.retry_after = health::parse_retry_after(h["retry-after-ms"], h[bhttp::field::retry_after]);
     s.remaining_tokens = header_number(h["x-ratelimit-remaining-tokens"]);
@@ -287,76 +287,88 @@ void handler::finish(const snapshot& snap, request_record& rec) {
     }
 }
 
-awaitable<bool> handler::handle(http::request& req, http::any_stream& client, const http::connection_info& info,
-                                request_record& rec) {
+// Everything about a request that needs no I/O: its route, key, body, model, cost and client
+// limits. Either it is admitted (ctx.model set), or the answer that refuses it is returned.
+// Kept out of handle()'s coroutine frame: every answer built here would otherwise hold a slot
+// of its own in that frame, and a frame over 2 KiB misses Asio's per-thread frame cache.
+std::optional<http::string_response> handler::admit(http::request& req, request_record& rec, admission& out) {
     const snapshot& snap = *snapshot_;
-    const bool keep_alive = req.keep_alive();
     const unsigned version = req.version();
-    api_route route = classify_route(req.method() == bhttp::verb::post, req.method() == bhttp::verb::get, req.target());
+    const api_route route =
+        classify_route(req.method() == bhttp::verb::post, req.method() == bhttp::verb::get, req.target());
     if (route.what == api_route::kind::not_found)
-        co_return co_await reply(rec, client, make_error(404, "invalid_request_error", "unknown_url",
-                                                    "Unknown request URL: " + std::string(req.method_string()) + " " +
-                                                        std::string(req.target().substr(0, req.target().find('?'))) +
-                                                        ".", version), keep_alive);
+        return make_error(404, "invalid_request_error", "unknown_url",
+                          "Unknown request URL: " + std::string(req.method_string()) + " " +
+                              std::string(req.target().substr(0, req.target().find('?'))) + ".",
+                          version);
     if (route.what == api_route::kind::method_not_allowed)
-        co_return co_await reply(rec, client, make_error(405, "invalid_request_error", "method_not_allowed",
-                                                    "Method " + std::string(req.method_string()) +
-                                                        " is not allowed for this URL.", version), keep_alive);
+        return make_error(405, "invalid_request_error", "method_not_allowed",
+                          "Method " + std::string(req.method_string()) + " is not allowed for this URL.", version);
 
     auto presented = client_auth::presented_key(req["api-key"], req[bhttp::field::authorization]);
     const auto verdict = snap.auth.check(presented);
     if (verdict.key_index) rec.client = snap.config->auth.keys[*verdict.key_index].name;
     if (!verdict.allowed)
-        co_return co_await reply(rec, client, make_error(401, "invalid_request_error", "invalid_api_key",
-                                                    presented.empty() ? "Missing API key: send it as 'api-key: KEY' or 'Authorization: Bearer KEY'."
-                                                                      : "Incorrect API key provided.", version), keep_alive);
+        return make_error(401, "invalid_request_error", "invalid_api_key",
+                          presented.empty() ? "Missing API key: send it as 'api-key: KEY' or 'Authorization: Bearer KEY'."
+                                            : "Incorrect API key provided.",
+                          version);
 
     if (route.what == api_route::kind::list_models) {
         http::string_response res{bhttp::status::ok, version};
         res.set(bhttp::field::content_type, "application/json");
         res.body() = models_json(snap.catalog);
-        co_return co_await reply(rec, client, std::move(res), keep_alive);
+        return res;
     }
 
-    body_facts body;
-    if (auto err = inspect_body(req.body(), body))
-        co_return co_await reply(rec, client, make_error(400, "invalid_request_error", "invalid_json",
-                                                    "We could not parse the JSON body of your request: " + err->message,
-                                                    version), keep_alive);
-    std::string_view model_name = route.path_deployment.empty() ? std::string_view(body.model) : route.path_deployment;
+    if (auto err = inspect_body(req.body(), out.body))
+        return make_error(400, "invalid_request_error", "invalid_json",
+                          "We could not parse the JSON body of your request: " + err->message, version);
+    std::string_view model_name = route.path_deployment.empty() ? std::string_view(out.body.model) : route.path_deployment;
     if (model_name.empty())
-        co_return co_await reply(rec, client, make_error(400, "invalid_request_error", "missing_model",
-                                                    "You must provide a model parameter.", version), keep_alive);
+        return make_error(400, "invalid_request_error", "missing_model", "You must provide a model parameter.", version);
     const routing::model_entry* model = snap.catalog.find(model_name);
     if (model) {
         rec.model = model->name;
         rec.model_index = static_cast<std::size_t>(model - snap.catalog.models().data());
     }
-    rec.stream = body.stream;
+    rec.stream = out.body.stream;
     if (!model)
-        co_return co_await reply(rec, client, make_error(404, "invalid_request_error", "model_not_found",
-                                                    "The model `" + std::string(model_name) +
-                                                        "` does not exist or is not configured in spillway.", version),
-                                 keep_alive);
+        return make_error(404, "invalid_request_error", "model_not_found",
+                          "The model `" + std::string(model_name) + "` does not exist or is not configured in spillway.",
+                          version);
 
-    quota::request_shape shape{body.prompt_chars, body.max_tokens, route.op != operation::embeddings};
-    const std::uint64_t estimate = quota::estimate_tokens(shape, snap.config->routing.default_max_tokens);
-    rec.estimate = estimate;
+    quota::request_shape shape{out.body.prompt_chars, out.body.max_tokens, route.op != operation::embeddings};
+    out.estimate = quota::estimate_tokens(shape, snap.config->routing.default_max_tokens);
+    rec.estimate = out.estimate;
     if (auto key = verdict.key_index) {
-        auto limit = snap.client_limits->admit(*key, clock_.now(), estimate);
+        auto limit = snap.client_limits->admit(*key, clock_.now(), out.estimate);
         if (!limit.admitted) {
             auto res = make_error(429, "rate_limit_exceeded", "client_rate_limit_exceeded",
-                                  "Client key `" + snap.config->auth.keys[*key].name + "` is over its " +
-                                      limit.which + "-per-minute limit in spillway.", version);
+                                  "Client key `" + snap.config->auth.keys[*key].name + "` is over its " + limit.which +
+                                      "-per-minute limit in spillway.",
+                                  version);
             set_retry_after(res, std::chrono::ceil<std::chrono::milliseconds>(limit.retry_after));
-            co_return co_await reply(rec, client, std::move(res), keep_alive);
+            return res;
         }
     }
+    out.model = model;
+    out.op = route.op;
+    return std::nullopt;
+}
 
-    request_context ctx{rec, *pools_, req, client, snap, *model, route.op, std::move(body), {}, estimate,
-                        info.request_started, {}, keep_alive, {}};
+awaitable<bool> handler::handle(http::request& req, http::any_stream& client, const http::connection_info& info,
+                                request_record& rec) {
+    const bool keep_alive = req.keep_alive();
+    admission admitted;
+    if (auto refusal = admit(req, rec, admitted))
+        co_return co_await reply(rec, client, std::move(*refusal), keep_alive);
+
+    const snapshot& snap = *snapshot_;
+    request_context ctx{rec, *pools_, req, client, snap, *admitted.model, admitted.op, std::move(admitted.body), {},
+                        admitted.estimate, info.request_started, {}, keep_alive, {}};
     ctx.facts.data_zone = req["x-spillway-data-zone"];
-    ctx.facts.estimated_tokens = estimate;
+    ctx.facts.estimated_tokens = admitted.estimate;
     ctx.deadline = info.request_started + snap.config->routing.request_timeout;
     co_return co_await forward(ctx);
 }

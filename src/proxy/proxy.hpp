@@ -18,6 +18,7 @@
 #include <boost/beast/http/parser.hpp>
 
 #include <memory>
+#include <optional>
 
 namespace spdlog {
 class logger;
@@ -40,8 +41,16 @@ public:
 private:
     struct request_context;
     struct attempt_result;
+    // What admit() learns about a request it lets through.
+    struct admission {
+        const routing::model_entry* model = nullptr;
+        operation op{};
+        body_facts body;
+        std::uint64_t estimate = 0;
+    };
 
     const snapshot& refresh();
+    std::optional<http::string_response> admit(http::request& req, request_record& rec, admission& out);
     awaitable<bool> handle(http::request& req, http::any_stream& client, const http::connection_info& info,
                            request_record& rec);
     void finish(const snapshot& snap, request_record& rec);
@@ -49,7 +58,7 @@ private:
     awaitable<bool> forward(request_context& ctx);
     awaitable<attempt_result> attempt(request_context& ctx, const routing::target& target);
     quota::remaining_estimate pool_headroom(request_context& ctx);
-    using upstream_parser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
+    using upstream_parser = http::response_parser;
     awaitable<attempt_result> relay(request_context& ctx, const routing::target& target,
                                     http::connection_ptr conn, upstream_parser& parser);
     awaitable<bool> answer_exhausted(request_context& ctx);

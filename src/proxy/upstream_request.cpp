@@ -90,7 +90,7 @@ std::string upstream_host(const config::endpoint& ep) {
     return host;
 }
 
-void append_forwarded_request_headers(const bhttp::fields& from, std::string& out) {
+void append_forwarded_request_headers(const http::fields& from, std::string& out) {
     std::string_view connection = from[bhttp::field::connection];
     for (const auto& f : from) {
         bhttp::field id = f.name();
@@ -112,7 +112,7 @@ void append_upstream_credentials(const config::region& region, std::string& out)
 }
 
 std::string upstream_request_head(const config::region& region, const config::deployment& dep, operation op,
-                                  const bhttp::fields& client_headers, std::size_t body_size) {
+                                  const http::fields& client_headers, std::size_t body_size) {
     std::string head;
     head.reserve(1024);
     // Written in place: building the target and host as strings of their own would cost
@@ -130,7 +130,7 @@ std::string upstream_request_head(const config::region& region, const config::de
     return head;
 }
 
-void append_client_response_fields(const bhttp::fields& upstream, std::initializer_list<std::string_view> replaced,
+void append_client_response_fields(const http::fields& upstream, std::initializer_list<std::string_view> replaced,
                                    std::string& out) {
     std::string_view connection = upstream[bhttp::field::connection];
     for (const auto& f : upstream) {

@@ -4,9 +4,9 @@
 #pragma once
 
 #include "config/config.hpp"
+#include "http/small_blocks.hpp"
 #include "proxy/api_route.hpp"
 
-#include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>
 
 #include <initializer_list>
@@ -31,7 +31,7 @@ void append_upstream_host(const config::endpoint& ep, std::string& out);
 // Appends the client's end-to-end request headers as "Name: value\r\n" lines; drops hop-by-hop
 // ones (and those named in Connection), Host, Content-Length, the client's credentials
 // (api-key, Authorization) and x-spillway-*.
-void append_forwarded_request_headers(const boost::beast::http::fields& from, std::string& out);
+void append_forwarded_request_headers(const http::fields& from, std::string& out);
 // The region's credentials: `api-key` for azure, `Authorization: Bearer` for openai; none when
 // the region has no key.
 void append_upstream_credentials(const config::region& region, std::string& out);
@@ -39,14 +39,14 @@ void append_upstream_credentials(const config::region& region, std::string& out)
 // The complete head of the upstream request — request line, forwarded headers, Host, the
 // region's credentials, Content-Length and the blank line — ready to be written before the body.
 std::string upstream_request_head(const config::region& region, const config::deployment& dep, operation op,
-                                  const boost::beast::http::fields& client_headers, std::size_t body_size);
+                                  const http::fields& client_headers, std::size_t body_size);
 
 // Appends the upstream response's fields for the client as "Name: value\r\n" lines, in one pass
 // with no change to the parsed message: without connection-scoped headers (Connection and what
 // it names, Keep-Alive, Proxy-*, TE, Trailer, Upgrade), without x-spillway-* (spillway writes
 // its own), and without the names in `replaced`. Content-Length and Transfer-Encoding stay
 // unless replaced: the relay keeps the upstream's framing, so they still describe the body.
-void append_client_response_fields(const boost::beast::http::fields& upstream,
+void append_client_response_fields(const http::fields& upstream,
                                    std::initializer_list<std::string_view> replaced, std::string& out);
 
 }  // namespace spillway::proxy

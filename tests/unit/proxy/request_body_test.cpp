@@ -27,6 +27,12 @@ bool accepted(std::string_view body) {
     return !inspect_body(body, facts).has_value();
 }
 
+std::string join(std::initializer_list<std::string_view> parts) {
+    std::string out;
+    for (auto p : parts) out.append(p);
+    return out;
+}
+
 std::string_view model_token(std::string_view body, const body_facts& f) {
     return body.substr(f.model_begin, f.model_end - f.model_begin);
 }
@@ -328,6 +334,30 @@ TEST(InspectBody, PromptCharsCountsCodePointsNotBytes) {
     EXPECT_EQ(inspect_ok("{\"prompt\":\"\xE2\x82\xAC\"}").prompt_chars, 1u);         // €: 3 bytes
     EXPECT_EQ(inspect_ok("{\"prompt\":\"\xF0\x9F\x98\x80!\"}").prompt_chars, 2u);    // 😀: 4 bytes
     EXPECT_EQ(inspect_ok("{\"prompt\":\"\xE6\x97\xA5\xE6\x9C\xAC\"}").prompt_chars, 2u);  // 日本
+}
+
+// Long strings are scanned several bytes at a time: every character class at every position
+// of those blocks must still be seen, and counted as a byte-by-byte reading would.
+TEST(InspectBody, LongStringsAreCountedAndCheckedAtEveryOffset) {
+    const std::vector<std::string> pieces = {"a", "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80", "~", "\x7F"};
+    std::mt19937 random(7);
+    for (int round = 0; round < 200; ++round) {
+        std::string text;
+        std::size_t expected = 0;
+        const int n = static_cast<int>(random() % 40);
+        for (int k = 0; k < n; ++k, ++expected) text += pieces[random() % pieces.size()];
+        // Plain text, then with a special byte at each position it can take.
+        EXPECT_EQ(inspect_ok(join({"{\"prompt\":\"", text, "\"}"})).prompt_chars, expected) << text;
+        for (std::size_t at = 0; at <= text.size(); ++at) {
+            if (at < text.size() && (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80) continue;
+            const std::string_view head = std::string_view(text).substr(0, at), tail = std::string_view(text).substr(at);
+            EXPECT_EQ(inspect_ok(join({"{\"prompt\":\"", head, "\\n", tail, "\"}"})).prompt_chars, expected + 1);
+            EXPECT_EQ(inspect_ok(join({"{\"prompt\":\"", head, "\",\"model\":\"", tail, "\"}"})).model, tail);
+            EXPECT_FALSE(accepted(join({"{\"prompt\":\"", head, "\n", tail, "\"}"}))) << "raw newline at " << at;
+            EXPECT_FALSE(accepted(join({"{\"prompt\":\"", head, "\\q", tail, "\"}"}))) << "bad escape at " << at;
+            EXPECT_FALSE(accepted(join({"{\"prompt\":\"", head}))) << "unterminated at " << at;
+        }
+    }
 }
 
 TEST(InspectBody, PromptCharsCountsEachEscapeAsOneChar) {

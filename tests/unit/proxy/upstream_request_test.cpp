@@ -18,22 +18,22 @@ namespace bhttp = boost::beast::http;
 
 // The forwarding rules write header lines into the upstream head; read them back with Beast's
 // parser, as the upstream would.
-bhttp::fields parse_header_lines(const std::string& lines) {
+http::fields parse_header_lines(const std::string& lines) {
     std::string head = "POST / HTTP/1.1\r\n" + lines + "\r\n";
-    bhttp::request_parser<bhttp::empty_body> parser;
+    bhttp::request_parser<bhttp::empty_body, http::message_allocator<char>> parser;
     boost::system::error_code ec;
     parser.put(boost::asio::buffer(head), ec);
     EXPECT_FALSE(ec) << ec.message() << "\n" << head;
     return parser.get().base();
 }
 
-bhttp::fields forwarded_fields(const bhttp::fields& from) {
+http::fields forwarded_fields(const http::fields& from) {
     std::string lines;
     append_forwarded_request_headers(from, lines);
     return parse_header_lines(lines);
 }
 
-void add_credentials(const config::region& region, bhttp::fields& to) {
+void add_credentials(const config::region& region, http::fields& to) {
     std::string lines;
     append_upstream_credentials(region, lines);
     for (const auto& f : parse_header_lines(lines)) to.insert(f.name_string(), f.value());
@@ -65,14 +65,14 @@ config::deployment gpt4o() {
     return d;
 }
 
-std::vector<std::string> values(const bhttp::fields& f, std::string_view name) {
+std::vector<std::string> values(const http::fields& f, std::string_view name) {
     std::vector<std::string> out;
     auto [b, e] = f.equal_range(name);
     for (auto it = b; it != e; ++it) out.emplace_back(it->value());
     return out;
 }
 
-std::size_t field_count(const bhttp::fields& f) { return static_cast<std::size_t>(std::distance(f.begin(), f.end())); }
+std::size_t field_count(const http::fields& f) { return static_cast<std::size_t>(std::distance(f.begin(), f.end())); }
 
 // ---------------------------------------------------------------------------------------------
 // upstream_target / model_in_body
@@ -159,8 +159,8 @@ TEST(UpstreamHost, Ipv6HostsAreBracketed) {
 // ---------------------------------------------------------------------------------------------
 // copy_request_headers / set_upstream_credentials
 
-bhttp::fields client_headers() {
-    bhttp::fields f;
+http::fields client_headers() {
+    http::fields f;
     f.set("Host", "spillway.internal:8080");
     f.set("Content-Type", "application/json");
     f.set("Content-Length", "123");
@@ -188,7 +188,7 @@ bhttp::fields client_headers() {
 }
 
 TEST(CopyRequestHeaders, KeepsEndToEndHeaders) {
-    bhttp::fields to;
+    http::fields to;
     to = forwarded_fields(client_headers());
     EXPECT_EQ(to["Content-Type"], "application/json");
     EXPECT_EQ(to["User-Agent"], "AzureOpenAI/Python 1.40.0");
@@ -200,7 +200,7 @@ TEST(CopyRequestHeaders, KeepsEndToEndHeaders) {
 }
 
 TEST(CopyRequestHeaders, DropsCredentialsHopByHopFramingAndSpillwayHeaders) {
-    bhttp::fields to;
+    http::fields to;
     to = forwarded_fields(client_headers());
     for (std::string_view name : {"api-key", "Authorization", "Host", "Content-Length", "Connection", "Keep-Alive",
                                   "Transfer-Encoding", "TE", "Trailer", "Upgrade", "Proxy-Authorization",
@@ -212,7 +212,7 @@ TEST(CopyRequestHeaders, DropsCredentialsHopByHopFramingAndSpillwayHeaders) {
 }
 
 TEST(CopyRequestHeaders, NameMatchingIsCaseInsensitive) {
-    bhttp::fields from;
+    http::fields from;
     from.insert("API-KEY", "k1");
     from.insert("Api-Key", "k2");
     from.insert("AUTHORIZATION", "Bearer k3");
@@ -225,7 +225,7 @@ TEST(CopyRequestHeaders, NameMatchingIsCaseInsensitive) {
     from.insert("x-SpillWay-anything", "1");
     from.insert("CONTENT-TYPE", "application/json");
     from.insert("X-STAINLESS-OS", "Linux");
-    bhttp::fields to;
+    http::fields to;
     to = forwarded_fields(from);
     EXPECT_EQ(field_count(to), 2u);
     EXPECT_EQ(to[bhttp::field::content_type], "application/json");
@@ -233,13 +233,13 @@ TEST(CopyRequestHeaders, NameMatchingIsCaseInsensitive) {
 }
 
 TEST(CopyRequestHeaders, NearMissNamesAreNotDropped) {
-    bhttp::fields from;
+    http::fields from;
     from.insert("x-api-key", "not ours");
     from.insert("api-key-hint", "x");
     from.insert("x-spillway", "no dash after the prefix");
     from.insert("spillway-region", "x");
     from.insert("x-authorization-context", "x");
-    bhttp::fields to;
+    http::fields to;
     to = forwarded_fields(from);
     EXPECT_EQ(field_count(to), 5u);
     EXPECT_EQ(to["x-api-key"], "not ours");
@@ -247,11 +247,11 @@ TEST(CopyRequestHeaders, NearMissNamesAreNotDropped) {
 }
 
 TEST(CopyRequestHeaders, RepeatedHeadersKeepEveryValueInOrder) {
-    bhttp::fields from;
+    http::fields from;
     from.insert("x-stainless-custom", "a");
     from.insert("Accept", "text/event-stream");
     from.insert("x-stainless-custom", "b");
-    bhttp::fields to;
+    http::fields to;
     to = forwarded_fields(from);
     EXPECT_EQ(values(to, "x-stainless-custom"), (std::vector<std::string>{"a", "b"}));
     EXPECT_EQ(to["Accept"], "text/event-stream");
@@ -260,11 +260,11 @@ TEST(CopyRequestHeaders, RepeatedHeadersKeepEveryValueInOrder) {
 // Regression: RFC 9110 §7.6.1 requires a proxy to also remove every header named in the Connection
 // header (`Connection: close, X-Hop`). They are forwarded today.
 TEST(CopyRequestHeaders, HeadersNamedByConnectionAreHopByHop) {
-    bhttp::fields from;
+    http::fields from;
     from.insert("Connection", "close, X-Hop-Only");
     from.insert("X-Hop-Only", "1");
     from.insert("Content-Type", "application/json");
-    bhttp::fields to;
+    http::fields to;
     to = forwarded_fields(from);
     EXPECT_EQ(to.count("X-Hop-Only"), 0u);
     EXPECT_EQ(to[bhttp::field::content_type], "application/json");
@@ -278,7 +278,7 @@ TEST(CopyRequestHeaders, HeadersNamedByConnectionAreHopByHop) {
 }
 
 TEST(SetUpstreamCredentials, AzureUsesApiKey) {
-    bhttp::fields to;
+    http::fields to;
     add_credentials(azure_region(), to);
     EXPECT_EQ(to["api-key"], "region-key-east");
     EXPECT_EQ(to.count(bhttp::field::authorization), 0u);
@@ -286,7 +286,7 @@ TEST(SetUpstreamCredentials, AzureUsesApiKey) {
 }
 
 TEST(SetUpstreamCredentials, OpenaiUsesBearer) {
-    bhttp::fields to;
+    http::fields to;
     add_credentials(openai_region(), to);
     EXPECT_EQ(to[bhttp::field::authorization], "Bearer sk-region");
     EXPECT_EQ(to.count("api-key"), 0u);
@@ -296,7 +296,7 @@ TEST(SetUpstreamCredentials, OpenaiUsesBearer) {
 TEST(SetUpstreamCredentials, EmptyKeySetsNothing) {
     for (auto region : {azure_region(), openai_region()}) {
         region.api_key.clear();
-        bhttp::fields to;
+        http::fields to;
         to.set("Content-Type", "application/json");
         add_credentials(region, to);
         EXPECT_EQ(to.count("api-key"), 0u);
@@ -311,7 +311,7 @@ TEST(UpstreamRequestHead, IsACompleteHeadWithTheRegionsKeyInsteadOfTheClients) {
     for (auto region : {azure_region(), openai_region()}) {
         std::string head = upstream_request_head(region, gpt4o(), operation::chat_completions, client_headers(), 123);
         EXPECT_EQ(head.find("client-secret"), std::string::npos) << head;
-        bhttp::request_parser<bhttp::empty_body> parser;
+        bhttp::request_parser<bhttp::empty_body, http::message_allocator<char>> parser;
         parser.skip(true);  // the body would follow
         boost::system::error_code ec;
         parser.put(boost::asio::buffer(head), ec);
@@ -337,14 +337,14 @@ TEST(UpstreamRequestHead, IsACompleteHeadWithTheRegionsKeyInsteadOfTheClients) {
 // ---------------------------------------------------------------------------------------------
 // append_client_response_fields
 
-bhttp::fields client_response(const bhttp::fields& upstream, std::initializer_list<std::string_view> replaced = {}) {
+http::fields client_response(const http::fields& upstream, std::initializer_list<std::string_view> replaced = {}) {
     std::string lines;
     append_client_response_fields(upstream, replaced, lines);
     return parse_header_lines(lines);
 }
 
 TEST(ClientResponseFields, KeepsCorrelationRateLimitAndFramingHeaders) {
-    bhttp::fields u;
+    http::fields u;
     u.set("Content-Type", "application/json");
     u.set("x-request-id", "req-1");
     u.set("apim-request-id", "apim-2");
@@ -388,7 +388,7 @@ TEST(ClientResponseFields, KeepsCorrelationRateLimitAndFramingHeaders) {
 }
 
 TEST(ClientResponseFields, KeepsContentLength) {
-    bhttp::fields u;
+    http::fields u;
     u.set("Content-Length", "42");
     u.set("Keep-Alive", "timeout=5");
     auto f = client_response(u);
@@ -397,7 +397,7 @@ TEST(ClientResponseFields, KeepsContentLength) {
 }
 
 TEST(ClientResponseFields, LeavesOutReplacedNamesAndUpstreamSpillwayHeaders) {
-    bhttp::fields u;
+    http::fields u;
     u.set("x-ratelimit-remaining-tokens", "5");
     u.set("X-RateLimit-Remaining-Requests", "1");
     u.set("x-spillway-region", "somewhere-else");
