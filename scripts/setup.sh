@@ -4,7 +4,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config
-  libboost1.81-dev libssl-dev nlohmann-json3-dev prometheus-cpp-dev libspdlog-dev libcli11-dev
+  libboost1.81-dev libssl-dev nlohmann-json3-dev prometheus-cpp-dev libspdlog-dev libcli11-dev libjemalloc-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   nodejs npm curl ca-certificates openssl
   chromium   # the dashboard test renders the admin page in headless Chromium

@@ -1,11 +1,14 @@
 #include "proxy/request_body.hpp"
 
+#include <bit>
 #include <charconv>
 #include <cstring>
 
 namespace spillway::proxy {
 
 namespace {
+
+static_assert(std::endian::native == std::endian::little, "plain_run reads words little-endian");
 
 constexpr int max_depth = 128;  // deeper nesting is refused rather than risking the stack
 
@@ -176,21 +179,30 @@ private:
     }
 
     // The end of the run of plain string bytes at p (not '"', '\\' or a control character),
-    // adding its code points (bytes that are not UTF-8 continuation bytes) to `chars`.
+    // adding its code points (bytes that are not UTF-8 continuation bytes) to `chars`. Eight
+    // bytes at a time: in each word, flag the special bytes and the continuation bytes.
     static const char* plain_run(const char* p, const char* end, std::size_t& chars) {
         constexpr std::uint64_t ones = 0x0101010101010101ULL;
         constexpr std::uint64_t highs = 0x8080808080808080ULL;
-        // Nonzero iff some byte of v is below n (n <= 0x80): exact as a yes/no answer.
-        auto any_below = [](std::uint64_t v, std::uint64_t n) { return (v - ones * n) & ~v & highs; };
+        // The top bit of each byte of v that is below n (n <= 0x80). Exact up to and including
+        // the lowest flagged byte; a borrow may flag bytes above it, which are never used.
+        auto below = [](std::uint64_t v, std::uint64_t n) { return (v - ones * n) & ~v & highs; };
+        // The number of flagged bytes in a mask of top bits (no popcnt on baseline x86-64).
+        auto count = [](std::uint64_t flags) { return static_cast<std::size_t>(((flags >> 7) * ones) >> 56); };
         while (end - p >= 8) {
             std::uint64_t w;
-            std::memcpy(&w, p, 8);
+            std::memcpy(&w, p, 8);  // little-endian: the byte at p is the lowest
             // A byte equal to '"' or '\\' becomes 0 under the xor; a control character is below 0x20.
-            if (any_below(w ^ (ones * '"'), 1) | any_below(w ^ (ones * '\\'), 1) | any_below(w, 0x20)) break;
-            // Continuation bytes are 10xxxxxx: the top bit set and the next one clear. Their flags,
-            // one per byte, are summed by the multiply (no popcnt instruction on baseline x86-64).
-            const std::uint64_t continuation = (w & ~(w << 1) & highs) >> 7;
-            chars += 8 - static_cast<std::size_t>((continuation * ones) >> 56);
+            const std::uint64_t special = below(w ^ (ones * '"'), 1) | below(w ^ (ones * '\\'), 1) | below(w, 0x20);
+            // Continuation bytes are 10xxxxxx: the top bit set and the next one clear.
+            const std::uint64_t continuation = w & ~(w << 1) & highs;
+            if (special) {
+                const unsigned plain = static_cast<unsigned>(__builtin_ctzll(special)) / 8;  // bytes before it
+                const std::uint64_t before = plain ? ~std::uint64_t{0} >> (64 - 8 * plain) : 0;
+                chars += plain - count(continuation & before);
+                return p + plain;
+            }
+            chars += 8 - count(continuation);
             p += 8;
         }
         for (; p != end; ++p) {
