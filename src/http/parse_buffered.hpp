@@ -6,7 +6,10 @@
 
 #include "core/net.hpp"
 
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/error.hpp>
+
+#include <tuple>
 
 namespace spillway::http {
 
@@ -23,6 +26,31 @@ error_code parse_buffered(Parser& parser, DynamicBuffer& buffer, Enough enough) 
         if (used == 0) break;
     }
     return {};
+}
+
+// Parses from `buffer` and reads from `stream` into it until enough(parser) holds; returns the
+// error and the bytes read. The errors are Beast's: end_of_stream when the peer closed before
+// a byte of the message, partial_message when it closed in the middle. Beast's async_read_header
+// does the same through composed operations that track work on the socket's type-erased
+// executor, which cost more than the read itself on the hot path.
+template <class Stream, class Parser, class DynamicBuffer, class Enough>
+awaitable<std::tuple<error_code, std::size_t>> read_until(Stream& stream, DynamicBuffer& buffer, Parser& parser,
+                                                         Enough enough) {
+    std::size_t total = 0;
+    for (;;) {
+        error_code ec = parse_buffered(parser, buffer, enough);
+        if (ec || enough(parser)) co_return std::tuple{ec, total};
+        auto [rec, n] = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, 65536)), use_nothrow);
+        buffer.commit(n);
+        total += n;
+        if (rec == net::error::eof) {
+            if (!parser.got_some()) co_return std::tuple{error_code{boost::beast::http::error::end_of_stream}, total};
+            parser.put_eof(ec);
+            if (!ec && !enough(parser)) ec = boost::beast::http::error::partial_message;
+            co_return std::tuple{ec, total};
+        }
+        if (rec) co_return std::tuple{rec, total};
+    }
 }
 
 }  // namespace spillway::http

@@ -1,18 +1,19 @@
 #include "http/small_blocks.hpp"
 
 #include <array>
+#include <bit>
 
 namespace spillway::http::detail {
 
 namespace {
 
 constexpr std::array<std::size_t, 4> class_bytes{64, 128, 256, largest_small_block};
+constexpr std::size_t too_large = class_bytes.size();
 
-// The size class of a block of `bytes`, or class_bytes.size() when it is too large to keep.
+// The size class of a block of `bytes` (64, 128, 256 or 512 bytes), or too_large.
 std::size_t class_of(std::size_t bytes) noexcept {
-    std::size_t c = 0;
-    while (c < class_bytes.size() && bytes > class_bytes[c]) ++c;
-    return c;
+    if (bytes > largest_small_block) return too_large;
+    return bytes <= 64 ? 0 : static_cast<std::size_t>(std::bit_width((bytes - 1) >> 6));
 }
 
 // A free list threaded through the blocks themselves.
@@ -21,10 +22,17 @@ struct free_list {
     std::size_t count = 0;
 };
 
+// Trivially constructed and destroyed, so that reaching it costs no thread_local guard check on
+// every allocation; the blocks are freed at thread exit by `releaser`, set up on first use.
 struct small_block_cache {
     std::array<free_list, class_bytes.size()> lists;
-    ~small_block_cache() {
-        for (auto& list : lists) {
+    bool releaser_armed = false;
+};
+constinit thread_local small_block_cache cache;
+
+struct releaser {
+    ~releaser() {
+        for (auto& list : cache.lists) {
             while (list.head) {
                 void* next = *static_cast<void**>(list.head);
                 ::operator delete(list.head);
@@ -36,13 +44,17 @@ struct small_block_cache {
     }
 };
 
-thread_local small_block_cache cache;
+void arm_releaser() {
+    cache.releaser_armed = true;
+    static thread_local releaser at_thread_exit;
+    (void)at_thread_exit;
+}
 
 }  // namespace
 
 void* take_small_block(std::size_t bytes) {
     const std::size_t c = class_of(bytes);
-    if (c == class_bytes.size()) return ::operator new(bytes);
+    if (c == too_large) return ::operator new(bytes);
     free_list& list = cache.lists[c];
     if (!list.head) return ::operator new(class_bytes[c]);
     void* p = list.head;
@@ -53,10 +65,11 @@ void* take_small_block(std::size_t bytes) {
 
 void give_small_block(void* p, std::size_t bytes) noexcept {
     const std::size_t c = class_of(bytes);
-    if (c == class_bytes.size() || cache.lists[c].count >= small_blocks_per_size) {
+    if (c == too_large || cache.lists[c].count >= small_blocks_per_size) {
         ::operator delete(p);
         return;
     }
+    if (!cache.releaser_armed) arm_releaser();
     free_list& list = cache.lists[c];
     *static_cast<void**>(p) = list.head;
     list.head = p;
@@ -65,7 +78,7 @@ void give_small_block(void* p, std::size_t bytes) noexcept {
 
 std::size_t small_blocks_kept(std::size_t bytes) noexcept {
     const std::size_t c = class_of(bytes);
-    return c == class_bytes.size() ? 0 : cache.lists[c].count;
+    return c == too_large ? 0 : cache.lists[c].count;
 }
 
 }  // namespace spillway::http::detail

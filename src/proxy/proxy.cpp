@@ -127,7 +127,8 @@ awaitable<std::tuple<error_code, std::size_t, bool>> read_answer_head(http::hang
     do {
         conn.parser.emplace();
         conn.parser->body_limit(boost::none);  // the client chose to ask; sizes are bounded by the deadline
-        std::tie(ec, n) = co_await bhttp::async_read_header(conn.stream, conn.buffer, *conn.parser, use_nothrow);
+        std::tie(ec, n) = co_await http::read_until(conn.stream, conn.buffer, *conn.parser,
+                                                    [](const auto& p) { return p.is_header_done(); });
     } while (!ec && !watched.client_gone() && conn.parser->get().result_int() / 100 == 1 &&
              conn.parser->get().result_int() != 101);
     co_return std::tuple{ec, n, watched.client_gone()};

@@ -21,11 +21,21 @@ std::optional<std::uint64_t> number_after(std::string_view scope, std::string_vi
     return std::nullopt;
 }
 
+// Where the last `"usage"` starts. A backward scan that tests one byte per position, where
+// rfind compares the whole key at each; usage comes near the end, so few positions are seen.
+std::size_t last_usage_key(std::string_view text) {
+    constexpr std::string_view key = "\"usage\"";
+    if (text.size() < key.size()) return std::string_view::npos;
+    for (std::size_t i = text.size() - key.size() + 1; i-- > 0;)
+        if (text[i] == '"' && text.substr(i, key.size()) == key) return i;
+    return std::string_view::npos;
+}
+
 }  // namespace
 
 token_usage find_usage(std::string_view text) {
     token_usage u;
-    auto at = text.rfind("\"usage\"");
+    auto at = last_usage_key(text);
     if (at == std::string_view::npos) return u;
     std::string_view scope = text.substr(at + 7);
     auto brace = scope.find('{');

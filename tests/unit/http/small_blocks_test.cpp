@@ -41,6 +41,23 @@ TEST(SmallBlocks, SizeClassesAreSeparate) {
     });
 }
 
+TEST(SmallBlocks, SizesRoundUpToTheNextClass) {
+    on_fresh_thread([] {
+        // {size asked, a size of the same class, a size of the class above}
+        const std::size_t cases[][3] = {{1, 64, 65}, {65, 128, 129}, {129, 256, 257}, {257, 512, 513}};
+        for (const auto& c : cases) {
+            void* p = detail::take_small_block(c[0]);
+            detail::give_small_block(p, c[0]);
+            EXPECT_EQ(detail::small_blocks_kept(c[1]), 1u) << c[0];
+            EXPECT_EQ(detail::small_blocks_kept(c[2]), 0u) << c[0];
+            EXPECT_EQ(detail::take_small_block(c[1]), p) << c[0];
+            detail::give_small_block(p, c[1]);
+            EXPECT_EQ(detail::take_small_block(c[1]), p);
+            ::operator delete(p);
+        }
+    });
+}
+
 TEST(SmallBlocks, BlocksOverTheLargestClassGoToTheHeap) {
     on_fresh_thread([] {
         void* big = detail::take_small_block(largest_small_block + 1);
