@@ -650,7 +650,9 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
                                                   [&](const auto& p) { return p.is_done() || body.size == 0; });
             if (!rec && !parser.is_done() && body.size == chunk.size()) {
                 conn->stream.tcp_layer().expires_after(remaining(ctx.deadline, clock_));
-                std::tie(rec, std::ignore) = co_await bhttp::async_read_some(conn->stream, conn->buffer, parser, use_nothrow);
+                std::tie(rec, std::ignore) = co_await http::read_until(
+                    conn->stream, conn->buffer, parser,
+                    [&](const auto& p) { return p.is_done() || body.size != chunk.size(); });
             }
             if (rec == bhttp::error::need_buffer) rec = {};
             rec = conn->stream.tcp_layer().explain(rec);
