@@ -160,7 +160,10 @@ awaitable<bool> listener::serve_request(any_stream& stream, read_buffer& buffer)
     }
     stream.tcp_layer().expires_never();
     request& req = parser.get();
-    const bool keep_alive = req.keep_alive();
+    // From the flags the parser set while reading the Connection header; asking the message
+    // would parse that header again.
+    const bool keep_alive = parser.keep_alive();
+    info.keep_alive = keep_alive;
     const bool ok = co_await handler_.serve(req, stream, info);
     co_return ok && keep_alive;
 }

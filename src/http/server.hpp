@@ -39,6 +39,7 @@ enum class read_failure { malformed, header_too_large, body_too_large };
 // Per-connection facts a handler may need.
 struct connection_info {
     core::time_point request_started;  // when the request's first byte was seen
+    bool keep_alive = true;            // the client lets the connection serve again (its Connection header)
 };
 
 class request_handler {

@@ -10,6 +10,7 @@
 #include "http/sse.hpp"
 #include "http/wire.hpp"
 #include "metrics/registry.hpp"
+#include "proxy/header_scan.hpp"
 #include "proxy/openai_error.hpp"
 #include "proxy/upstream_request.hpp"
 
@@ -141,11 +142,11 @@ std::optional<std::uint64_t> header_number(std::string_view v) {
     return n;
 }
 
-upstream_signals read_signals(const http::fields& h) {
+upstream_signals read_signals(const answer_headers& h) {
     upstream_signals s;
-    s.retry_after = health::parse_retry_after(h["retry-after-ms"], h[bhttp::field::retry_after]);
-    s.remaining_tokens = header_number(h["x-ratelimit-remaining-tokens"]);
-    s.remaining_requests = header_number(h["x-ratelimit-remaining-requests"]);
+    s.retry_after = health::parse_retry_after(h.retry_after_ms, h.retry_after);
+    s.remaining_tokens = header_number(h.remaining_tokens);
+    s.remaining_requests = header_number(h.remaining_requests);
     return s;
 }
 
@@ -306,7 +307,8 @@ std::optional<http::string_response> handler::admit(http::request& req, request_
         return make_error(405, "invalid_request_error", "method_not_allowed",
                           "Method " + std::string(req.method_string()) + " is not allowed for this URL.", version);
 
-    auto presented = client_auth::presented_key(req["api-key"], req[bhttp::field::authorization]);
+    out.headers = scan_request_headers(req);
+    auto presented = client_auth::presented_key(out.headers.api_key, out.headers.authorization);
     const auto verdict = snap.auth.check(presented);
     if (verdict.key_index) rec.client = snap.config->auth.keys[*verdict.key_index].name;
     if (!verdict.allowed)
@@ -360,7 +362,7 @@ std::optional<http::string_response> handler::admit(http::request& req, request_
 
 awaitable<bool> handler::handle(http::request& req, http::any_stream& client, const http::connection_info& info,
                                 request_record& rec) {
-    const bool keep_alive = req.keep_alive();
+    const bool keep_alive = info.keep_alive;
     admission admitted;
     if (auto refusal = admit(req, rec, admitted))
         co_return co_await reply(rec, client, std::move(*refusal), keep_alive);
@@ -368,7 +370,7 @@ awaitable<bool> handler::handle(http::request& req, http::any_stream& client, co
     const snapshot& snap = *snapshot_;
     request_context ctx{rec, *pools_, req, client, snap, *admitted.model, admitted.op, std::move(admitted.body), {},
                         admitted.estimate, info.request_started, {}, keep_alive, {}};
-    ctx.facts.data_zone = req["x-spillway-data-zone"];
+    ctx.facts.data_zone = admitted.headers.data_zone;
     ctx.facts.estimated_tokens = admitted.estimate;
     ctx.deadline = info.request_started + snap.config->routing.request_timeout;
     co_return co_await forward(ctx);
@@ -544,7 +546,8 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
         }
         unsigned status = parser->get().result_int();
         result.record.status = status;
-        upstream_signals signals = read_signals(parser->get());
+        const answer_headers answer = scan_answer_headers(parser->get());
+        upstream_signals signals = read_signals(answer);
         result.record.retry_after = signals.retry_after;
         result.record.ttfb = clock_.now() - sent_at;
         ctx.snap.states[target.id]->on_headers(signals, *result.record.ttfb);
@@ -557,7 +560,8 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
             if (co_await discard_body(*conn, *parser)) pool.release(std::move(conn));
             co_return result;
         }
-        attempt_result relayed = co_await relay(ctx, target, std::move(conn), *parser);
+        attempt_result relayed =
+            co_await relay(ctx, target, std::move(conn), *parser, answer.content_type.starts_with("text/event-stream"));
         relayed.record.ttfb = result.record.ttfb;
         relayed.record.retry_after = result.record.retry_after;
         co_return relayed;
@@ -572,7 +576,8 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
 // and an upstream failure is still retried elsewhere. After that every piece is written the
 // moment it is read (an SSE stream is never buffered), and a broken stream ends with an error event.
 awaitable<handler::attempt_result> handler::relay(request_context& ctx, const routing::target& target,
-                                                   http::connection_ptr conn, upstream_parser& parser) {
+                                                   http::connection_ptr conn, upstream_parser& parser,
+                                                   bool event_stream) {
     attempt_result result;
     result.record.target = target.id;
     result.record.status = parser.get().result_int();
@@ -581,11 +586,11 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
     // The client's head is written in one pass from the parsed upstream header (no field is
     // copied or changed): the upstream's fields minus hop-by-hop ones, then spillway's own.
     const auto& msg = parser.get();
-    const bool event_stream = msg[bhttp::field::content_type].starts_with("text/event-stream");
     // Framing: the upstream's, except that a body delimited by the connection's end becomes
     // chunked, and an HTTP/1.0 client gets raw bytes and a close instead of chunks.
     const unsigned version = ctx.req.version();
-    bool chunked = msg.chunked() || (!parser.content_length() && !parser.is_done());
+    const bool upstream_chunked = parser.chunked();
+    bool chunked = upstream_chunked || (!parser.content_length() && !parser.is_done());
     bool keep_alive = ctx.client_keep_alive;
     if (chunked && version == 10) {
         chunked = false;
@@ -597,11 +602,11 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
     http::wire::append_status_line(version, msg.result_int(), msg.reason(), head);
     append_client_response_fields(
         msg,
-        {chunked == msg.chunked() ? std::string_view{} : std::string_view{"transfer-encoding"},
+        {chunked == upstream_chunked ? std::string_view{} : std::string_view{"transfer-encoding"},
          pool.tokens ? std::string_view{"x-ratelimit-remaining-tokens"} : std::string_view{},
          pool.requests ? std::string_view{"x-ratelimit-remaining-requests"} : std::string_view{}},
         head);
-    if (chunked && !msg.chunked()) http::wire::append_field("Transfer-Encoding", "chunked", head);
+    if (chunked && !upstream_chunked) http::wire::append_field("Transfer-Encoding", "chunked", head);
     if (version == 10 && keep_alive) http::wire::append_field("Connection", "keep-alive", head);
     if (version != 10 && !keep_alive) http::wire::append_field("Connection", "close", head);
     if (pool.tokens) http::wire::append_field("x-ratelimit-remaining-tokens", std::to_string(*pool.tokens), head);

@@ -8,6 +8,7 @@
 #include "http/server.hpp"
 #include "http/upstream_pool.hpp"
 #include "proxy/api_route.hpp"
+#include "proxy/header_scan.hpp"
 #include "proxy/request_body.hpp"
 #include "proxy/request_record.hpp"
 #include "proxy/snapshot.hpp"
@@ -47,6 +48,7 @@ private:
         operation op{};
         body_facts body;
         std::uint64_t estimate = 0;
+        request_headers headers;
     };
 
     const snapshot& refresh();
@@ -60,7 +62,7 @@ private:
     quota::remaining_estimate pool_headroom(request_context& ctx);
     using upstream_parser = http::response_parser;
     awaitable<attempt_result> relay(request_context& ctx, const routing::target& target,
-                                    http::connection_ptr conn, upstream_parser& parser);
+                                    http::connection_ptr conn, upstream_parser& parser, bool event_stream);
     awaitable<bool> answer_exhausted(request_context& ctx);
 
     net::io_context& io_;

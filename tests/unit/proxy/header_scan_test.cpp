@@ -1,0 +1,76 @@
+// Unit tests for proxy/header_scan: the one-pass lookups of the header values spillway acts on.
+#include "proxy/header_scan.hpp"
+
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace spillway::proxy {
+namespace {
+
+namespace bhttp = boost::beast::http;
+
+// Fields as the server's parser builds them from header lines.
+template <bool IsRequest>
+bhttp::message<IsRequest, bhttp::empty_body, http::fields> parsed(const std::string& start, const std::string& lines) {
+    bhttp::parser<IsRequest, bhttp::empty_body, http::message_allocator<char>> parser;
+    parser.skip(true);
+    const std::string head = start + "\r\n" + lines + "\r\n";
+    boost::system::error_code ec;
+    parser.put(boost::asio::buffer(head), ec);
+    EXPECT_FALSE(ec) << ec.message();
+    return parser.release();
+}
+
+TEST(ScanRequestHeaders, FindsKeyFormsAndDataZoneInAnyCase) {
+    auto req = parsed<true>("POST /v1/chat/completions HTTP/1.1",
+                            "Host: a\r\nAPI-Key: k1\r\nauthorization: Bearer k2\r\nX-Spillway-Data-Zone: eu\r\n");
+    auto h = scan_request_headers(req);
+    EXPECT_EQ(h.api_key, "k1");
+    EXPECT_EQ(h.authorization, "Bearer k2");
+    EXPECT_EQ(h.data_zone, "eu");
+}
+
+TEST(ScanRequestHeaders, AbsentFieldsAreEmptyAndLookalikesAreNotTaken) {
+    auto req = parsed<true>("POST / HTTP/1.1", "api-keys: no\r\nx-api-key: no\r\nx-spillway-data-zon: no\r\n");
+    auto h = scan_request_headers(req);
+    EXPECT_TRUE(h.api_key.empty());
+    EXPECT_TRUE(h.authorization.empty());
+    EXPECT_TRUE(h.data_zone.empty());
+}
+
+TEST(ScanRequestHeaders, ARepeatedFieldCountsByItsFirstOccurrence) {
+    auto req = parsed<true>("POST / HTTP/1.1", "api-key: first\r\napi-key: second\r\nx-spillway-data-zone: \r\n"
+                                               "x-spillway-data-zone: later\r\n");
+    auto h = scan_request_headers(req);
+    EXPECT_EQ(h.api_key, "first");
+    EXPECT_EQ(h.api_key, req["api-key"]);  // what a by-name lookup answers
+    EXPECT_EQ(h.data_zone, "");           // the first one, empty as it is
+}
+
+TEST(ScanAnswerHeaders, FindsAzureSignalsAndContentType) {
+    auto res = parsed<false>("HTTP/1.1 429 Too Many Requests",
+                             "Content-Type: application/json\r\nRetry-After: 3\r\nretry-after-ms: 2500\r\n"
+                             "x-ratelimit-remaining-tokens: 1200\r\nX-RateLimit-Remaining-Requests: 7\r\n"
+                             "x-ratelimit-limit-tokens: 150000\r\n");
+    auto h = scan_answer_headers(res);
+    EXPECT_EQ(h.content_type, "application/json");
+    EXPECT_EQ(h.retry_after, "3");
+    EXPECT_EQ(h.retry_after_ms, "2500");
+    EXPECT_EQ(h.remaining_tokens, "1200");
+    EXPECT_EQ(h.remaining_requests, "7");
+}
+
+TEST(ScanAnswerHeaders, AnAnswerWithoutSignalsHasNone) {
+    auto res = parsed<false>("HTTP/1.1 200 OK", "Content-Type: text/event-stream\r\nx-request-id: r\r\n");
+    auto h = scan_answer_headers(res);
+    EXPECT_EQ(h.content_type, "text/event-stream");
+    EXPECT_TRUE(h.retry_after.empty() && h.retry_after_ms.empty());
+    EXPECT_TRUE(h.remaining_tokens.empty() && h.remaining_requests.empty());
+}
+
+}  // namespace
+}  // namespace spillway::proxy
