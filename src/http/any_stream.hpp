@@ -60,23 +60,44 @@ private:
     variant stream_;
 };
 
-// Writes all of `buffers` (taken by value: the caller's may be gone by the time this runs).
-// On a plain socket it first writes without waiting, as much as the kernel takes: an answer
-// that fits the socket buffer, the usual case, then needs no asynchronous operation, whose
-// completion would cost one more trip through the event loop.
-template <class ConstBuffers>
-awaitable<std::tuple<error_code, std::size_t>> write_all(any_stream& stream, ConstBuffers buffers) {
+// How far a write got without waiting.
+struct write_progress {
+    error_code ec;
     std::size_t written = 0;
-    if (!stream.is_tls()) {
-        error_code ec;
-        written = stream.tcp_layer().write_now(buffers, ec);
-        if (!ec && written == net::buffer_size(buffers)) co_return std::tuple{ec, written};
-        if (ec && ec != net::error::would_block) co_return std::tuple{stream.tcp_layer().explain(ec), written};
-    }
+    bool finished = false;  // all written, or failed: nothing is left to wait for
+};
+
+// On a plain socket, writes as much as the kernel takes now: an answer that fits the socket
+// buffer, the usual case, then needs no asynchronous operation, whose completion would cost one
+// more trip through the event loop (and a coroutine frame). A TLS stream writes nothing here.
+template <class ConstBuffers>
+write_progress write_at_once(any_stream& stream, const ConstBuffers& buffers) {
+    write_progress p;
+    if (stream.is_tls()) return p;
+    p.written = stream.tcp_layer().write_now(buffers, p.ec);
+    if (p.ec == net::error::would_block) p.ec = {};
+    p.finished = p.ec || p.written == net::buffer_size(buffers);
+    if (p.ec) p.ec = stream.tcp_layer().explain(p.ec);
+    return p;
+}
+
+// Writes what write_at_once left: `buffers` past the first `written` bytes (taken by value: the
+// caller's may be gone by the time this runs).
+template <class ConstBuffers>
+awaitable<std::tuple<error_code, std::size_t>> write_rest(any_stream& stream, ConstBuffers buffers, std::size_t written) {
     beast::buffers_suffix<ConstBuffers> rest(buffers);
     rest.consume(written);
     auto [ec, n] = co_await net::async_write(stream, rest, use_nothrow);
     co_return std::tuple{stream.tcp_layer().explain(ec), written + n};
+}
+
+// Writes all of `buffers`: at once where it can, waiting for the socket only for the rest.
+// (On the hot path callers use the two steps themselves, which spares this frame.)
+template <class ConstBuffers>
+awaitable<std::tuple<error_code, std::size_t>> write_all(any_stream& stream, ConstBuffers buffers) {
+    const write_progress now = write_at_once(stream, buffers);
+    if (now.finished) co_return std::tuple{now.ec, now.written};
+    co_return co_await write_rest(stream, buffers, now.written);
 }
 
 }  // namespace spillway::http

@@ -57,6 +57,8 @@ public:
     // An idle connection if one is kept (unless fresh), else a new one: resolve, connect and TLS
     // handshake, bounded by connect_timeout and by `budget` (what is left of the request deadline).
     awaitable<std::tuple<error_code, connection_ptr>> acquire(std::chrono::nanoseconds budget, bool fresh);
+    // The most recently released idle connection, or null when none is kept.
+    connection_ptr take_idle();
     void release(connection_ptr conn);
 
     std::uint64_t connections_opened() const noexcept { return opened_; }

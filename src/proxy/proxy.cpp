@@ -271,7 +271,19 @@ awaitable<bool> handler::serve(http::request& req, http::any_stream& client, con
     rec.started = info.request_started;
     rec.method = req.method_string();
     rec.path = req.target().substr(0, req.target().find('?'));
-    bool keep_alive = co_await handle(req, client, info, rec);
+
+    bool keep_alive = false;
+    admission admitted;
+    if (auto refusal = admit(req, rec, admitted)) {
+        keep_alive = co_await reply(rec, client, std::move(*refusal), info.keep_alive);
+    } else {
+        request_context ctx{rec, *pools, req, client, *snap, *admitted.model, admitted.op, std::move(admitted.body), {},
+                            admitted.estimate, info.request_started, {}, info.keep_alive, {}};
+        ctx.facts.data_zone = admitted.headers.data_zone;
+        ctx.facts.estimated_tokens = admitted.estimate;
+        ctx.deadline = info.request_started + snap->config->routing.request_timeout;
+        keep_alive = co_await forward(ctx);
+    }
     finish(*snap, rec);
     co_return keep_alive;
 }
@@ -291,7 +303,7 @@ void handler::finish(const snapshot& snap, request_record& rec) {
 
 // Everything about a request that needs no I/O: its route, key, body, model, cost and client
 // limits. Either it is admitted (ctx.model set), or the answer that refuses it is returned.
-// Kept out of handle()'s coroutine frame: every answer built here would otherwise hold a slot
+// Kept out of serve()'s coroutine frame: every answer built here would otherwise hold a slot
 // of its own in that frame, and a frame over 2 KiB misses Asio's per-thread frame cache.
 std::optional<http::string_response> handler::admit(http::request& req, request_record& rec, admission& out) {
     const snapshot& snap = *snapshot_;
@@ -358,22 +370,6 @@ std::optional<http::string_response> handler::admit(http::request& req, request_
     out.model = model;
     out.op = route.op;
     return std::nullopt;
-}
-
-awaitable<bool> handler::handle(http::request& req, http::any_stream& client, const http::connection_info& info,
-                                request_record& rec) {
-    const bool keep_alive = info.keep_alive;
-    admission admitted;
-    if (auto refusal = admit(req, rec, admitted))
-        co_return co_await reply(rec, client, std::move(*refusal), keep_alive);
-
-    const snapshot& snap = *snapshot_;
-    request_context ctx{rec, *pools_, req, client, snap, *admitted.model, admitted.op, std::move(admitted.body), {},
-                        admitted.estimate, info.request_started, {}, keep_alive, {}};
-    ctx.facts.data_zone = admitted.headers.data_zone;
-    ctx.facts.estimated_tokens = admitted.estimate;
-    ctx.deadline = info.request_started + snap.config->routing.request_timeout;
-    co_return co_await forward(ctx);
 }
 
 namespace {
@@ -513,14 +509,18 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
     // on the same upstream covers that without counting as a failed attempt.
     for (int round = 0; round < 2; ++round) {
         auto budget = remaining(ctx.deadline, clock_);
-        auto [cec, conn] = co_await pool.acquire(budget, round > 0);
+        // A kept-alive connection is taken without a coroutine frame; only a new one is awaited.
+        http::connection_ptr conn = round == 0 ? pool.take_idle() : nullptr;
+        error_code cec;
+        if (!conn) std::tie(cec, conn) = co_await pool.acquire(budget, true);
         if (cec) {  // refused, unresolvable or too slow to connect: this upstream is unreachable
             result.record.why = failure::connect;
             co_return result;
         }
         const auto sent_at = clock_.now();
         conn->stream.tcp_layer().expires_after(ctx.deadline - sent_at);
-        auto [wec, wn] = co_await http::write_all(conn->stream, request_bytes);
+        auto [wec, wn, sent] = http::write_at_once(conn->stream, request_bytes);
+        if (!sent) std::tie(wec, wn) = co_await http::write_rest(conn->stream, request_bytes, wn);
         if (wec) {
             if (conn->reused && round == 0 && looks_stale(wec)) continue;
             result.record.why = classify_io_error(wec);
@@ -624,9 +624,9 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
     tail_buffer& tail = space.tail;
     std::string chunk_size;  // the size line of the chunk being sent
     bool client_has_bytes = false;
-    // Sends the head (first time only), `data` framed as a chunk if chunked, and the last chunk
-    // when `last`, in one scatter-write.
-    auto send = [&](std::string_view data, bool last) {
+    // The buffers of one scatter-write to the client: the head (first time only), `data` framed
+    // as a chunk if chunked, and the last chunk when `last`.
+    auto frame = [&](std::string_view data, bool last) {
         boost::container::static_vector<net::const_buffer, 5> out;
         if (!client_has_bytes) out.push_back(net::buffer(head));
         if (chunked && !data.empty()) {
@@ -641,7 +641,7 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
         if (chunked && last) out.push_back(net::buffer(http::wire::last_chunk));
         client_has_bytes = true;
         ctx.client.tcp_layer().expires_after(write_timeout);
-        return http::write_all(ctx.client, out);
+        return out;
     };
 
     for (;;) {
@@ -673,7 +673,7 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
                     std::string event = http::sse_data_event(error_json(
                         "upstream_error", "upstream_stream_interrupted",
                         "The upstream deployment's stream was interrupted: " + rec.message()));
-                    co_await send(event, true);
+                    co_await http::write_all(ctx.client, frame(event, true));
                 }
                 result.keep_alive = false;
                 co_return result;
@@ -684,7 +684,9 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
         }
         if (!client_has_bytes) ctx.rec.status = result.record.status;
         result.answered = true;
-        auto [wec, wn] = co_await send({chunk.data(), got}, parser.is_done());
+        const auto out = frame({chunk.data(), got}, parser.is_done());
+        auto [wec, wn, sent] = http::write_at_once(ctx.client, out);
+        if (!sent) std::tie(wec, wn) = co_await http::write_rest(ctx.client, out, wn);
         if (wec) {  // client gone: the upstream connection is dropped, which cancels it
             result.record.why = failure::client_gone;
             result.client_gone = true;

@@ -53,8 +53,6 @@ private:
 
     const snapshot& refresh();
     std::optional<http::string_response> admit(http::request& req, request_record& rec, admission& out);
-    awaitable<bool> handle(http::request& req, http::any_stream& client, const http::connection_info& info,
-                           request_record& rec);
     void finish(const snapshot& snap, request_record& rec);
     awaitable<bool> reply(request_record& rec, http::any_stream& client, http::string_response res, bool keep_alive);
     awaitable<bool> forward(request_context& ctx);
