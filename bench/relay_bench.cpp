@@ -79,8 +79,9 @@ void rewrite_request_head(benchmark::State& state) {
     const auto region = azure_region();
     const auto dep = gpt4o();
     const auto headers = sdk_request_headers();
+    const auto wire = proxy::make_upstream_wire(region, dep);  // once per config snapshot in the proxy
     for (auto _ : state) {
-        std::string head = proxy::upstream_request_head(region, dep, proxy::operation::chat_completions, headers, 212);
+        std::string head = proxy::upstream_request_head(wire, proxy::operation::chat_completions, headers, 212);
         benchmark::DoNotOptimize(head.data());
     }
 }

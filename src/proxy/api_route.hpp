@@ -2,11 +2,13 @@
 // /v1/{op}, /openai/v1/{op} (model in the body) and /openai/deployments/{name}/{op} (in the path).
 #pragma once
 
+#include <cstddef>
 #include <string_view>
 
 namespace spillway::proxy {
 
 enum class operation { chat_completions, completions, embeddings, responses };
+inline constexpr std::size_t operation_count = 4;
 
 std::string_view op_path(operation op);       // "chat/completions", "completions", ...
 std::string_view op_azure_name(operation op);  // "ChatCompletions_Create", ... (for messages)

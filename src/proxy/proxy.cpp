@@ -502,7 +502,7 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
         rewritten = with_model(body, ctx.body, target.deployment->name);
         body = rewritten;
     }
-    const std::string head = upstream_request_head(region, *target.deployment, ctx.op, ctx.req, body.size());
+    const std::string head = upstream_request_head(ctx.snap.wire[target.id].upstream, ctx.op, ctx.req, body.size());
     const std::array<net::const_buffer, 2> request_bytes{net::buffer(head), net::buffer(body)};
 
     // A kept-alive connection may have been closed by the upstream while idle; one fresh retry
@@ -611,8 +611,7 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
     if (version != 10 && !keep_alive) http::wire::append_field("Connection", "close", head);
     if (pool.tokens) http::wire::append_field("x-ratelimit-remaining-tokens", std::to_string(*pool.tokens), head);
     if (pool.requests) http::wire::append_field("x-ratelimit-remaining-requests", std::to_string(*pool.requests), head);
-    http::wire::append_field("x-spillway-region", target.region->name, head);
-    http::wire::append_field("x-spillway-deployment", target.deployment->name, head);
+    head.append(ctx.snap.wire[target.id].client_fields);
     http::wire::append_field("x-spillway-attempts", std::to_string(ctx.rec.attempts.size() + 1), head);
     http::wire::append_field("x-spillway-request-id", ctx.rec.id, head);
     head.append(http::wire::crlf);

@@ -1,6 +1,7 @@
 #include "proxy/snapshot.hpp"
 
 #include "http/tls.hpp"
+#include "http/wire.hpp"
 
 namespace spillway::proxy {
 
@@ -15,6 +16,12 @@ snapshot::snapshot(std::shared_ptr<const config::root> cfg, state_registry& regi
     std::vector<std::pair<const config::region*, const config::deployment*>> targets;
     for (std::size_t i = 0; i < catalog.size(); ++i) targets.emplace_back(catalog.at(i).region, catalog.at(i).deployment);
     states = registry.bind(*config, targets);
+    for (const auto& [region, dep] : targets) {
+        target_wire w{make_upstream_wire(*region, *dep), {}};
+        http::wire::append_field("x-spillway-region", region->name, w.client_fields);
+        http::wire::append_field("x-spillway-deployment", dep->name, w.client_fields);
+        wire.push_back(std::move(w));
+    }
     std::vector<quota::client_limit> limits;
     for (const auto& k : config->auth.keys) limits.push_back({k.rpm, k.tpm});
     client_limits = std::make_unique<quota::client_limits>(limits);

@@ -5,6 +5,7 @@
 #include "config/config.hpp"
 #include "proxy/client_auth.hpp"
 #include "proxy/deployment_state.hpp"
+#include "proxy/upstream_request.hpp"
 #include "metrics/registry.hpp"
 #include "quota/client_limits.hpp"
 #include "routing/catalog.hpp"
@@ -27,6 +28,12 @@ struct snapshot {
     client_auth auth;
     // Per target (same index as catalog targets): its live health and quota state.
     std::vector<std::shared_ptr<deployment_state>> states;
+    // Per target: the parts of its messages that are the same for every request, written once.
+    struct target_wire {
+        upstream_wire upstream;     // request lines, Host and credentials
+        std::string client_fields;  // "x-spillway-region: R\r\nx-spillway-deployment: D\r\n"
+    };
+    std::vector<target_wire> wire;
     // Metric handles: per target, per model (catalog order), and for requests matching no model.
     std::vector<std::unique_ptr<metrics::deployment_metrics>> target_metrics;
     std::vector<std::unique_ptr<metrics::model_metrics>> model_metrics;

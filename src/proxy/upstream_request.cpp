@@ -111,20 +111,28 @@ void append_upstream_credentials(const config::region& region, std::string& out)
     }
 }
 
-std::string upstream_request_head(const config::region& region, const config::deployment& dep, operation op,
-                                  const http::fields& client_headers, std::size_t body_size) {
+upstream_wire make_upstream_wire(const config::region& region, const config::deployment& dep) {
+    upstream_wire wire;
+    for (std::size_t i = 0; i < operation_count; ++i) {
+        std::string& line = wire.request_lines[i];
+        line.append("POST ");
+        append_upstream_target(region, dep, static_cast<operation>(i), line);
+        line.append(" HTTP/1.1").append(http::wire::crlf);
+    }
+    wire.fixed_fields.append("Host: ");
+    append_upstream_host(region.upstream, wire.fixed_fields);
+    wire.fixed_fields.append(http::wire::crlf);
+    append_upstream_credentials(region, wire.fixed_fields);
+    return wire;
+}
+
+std::string upstream_request_head(const upstream_wire& wire, operation op, const http::fields& client_headers,
+                                  std::size_t body_size) {
     std::string head;
     head.reserve(1024);
-    // Written in place: building the target and host as strings of their own would cost
-    // allocations on every request.
-    head.append("POST ");
-    append_upstream_target(region, dep, op, head);
-    head.append(" HTTP/1.1").append(http::wire::crlf);
+    head.append(wire.request_lines[static_cast<std::size_t>(op)]);
     append_forwarded_request_headers(client_headers, head);
-    head.append("Host: ");
-    append_upstream_host(region.upstream, head);
-    head.append(http::wire::crlf);
-    append_upstream_credentials(region, head);
+    head.append(wire.fixed_fields);
     http::wire::append_field("Content-Length", std::to_string(body_size), head);
     head.append(http::wire::crlf);
     return head;

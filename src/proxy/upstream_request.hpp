@@ -9,6 +9,7 @@
 
 #include <boost/beast/http/message.hpp>
 
+#include <array>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -36,10 +37,19 @@ void append_forwarded_request_headers(const http::fields& from, std::string& out
 // the region has no key.
 void append_upstream_credentials(const config::region& region, std::string& out);
 
+// What the upstream request head of one deployment holds for every request, written once per
+// config snapshot rather than per request: the request line of each operation, and Host with
+// the region's credentials.
+struct upstream_wire {
+    std::array<std::string, operation_count> request_lines;  // "POST {target} HTTP/1.1\r\n"
+    std::string fixed_fields;                                 // "Host: ...\r\n" and the credentials
+};
+upstream_wire make_upstream_wire(const config::region& region, const config::deployment& dep);
+
 // The complete head of the upstream request — request line, forwarded headers, Host, the
 // region's credentials, Content-Length and the blank line — ready to be written before the body.
-std::string upstream_request_head(const config::region& region, const config::deployment& dep, operation op,
-                                  const http::fields& client_headers, std::size_t body_size);
+std::string upstream_request_head(const upstream_wire& wire, operation op, const http::fields& client_headers,
+                                  std::size_t body_size);
 
 // Appends the upstream response's fields for the client as "Name: value\r\n" lines, in one pass
 // with no change to the parsed message: without connection-scoped headers (Connection and what

@@ -305,11 +305,25 @@ TEST(SetUpstreamCredentials, EmptyKeySetsNothing) {
     }
 }
 
+// The parts written once per snapshot say what the per-request functions would.
+TEST(UpstreamWire, HoldsEachOperationsRequestLineAndTheHostAndCredentials) {
+    for (auto region : {azure_region(), openai_region()}) {
+        const upstream_wire wire = make_upstream_wire(region, gpt4o());
+        for (auto op : {operation::chat_completions, operation::completions, operation::embeddings, operation::responses})
+            EXPECT_EQ(wire.request_lines[static_cast<std::size_t>(op)],
+                      "POST " + upstream_target(region, gpt4o(), op) + " HTTP/1.1\r\n");
+        std::string credentials;
+        append_upstream_credentials(region, credentials);
+        EXPECT_EQ(wire.fixed_fields, "Host: " + upstream_host(region.upstream) + "\r\n" + credentials);
+    }
+}
+
 // The head proxy.cpp writes: request line, forwarded headers, Host, the region's key, the
 // body's length; the client's key never reaches the upstream, the region's does.
 TEST(UpstreamRequestHead, IsACompleteHeadWithTheRegionsKeyInsteadOfTheClients) {
     for (auto region : {azure_region(), openai_region()}) {
-        std::string head = upstream_request_head(region, gpt4o(), operation::chat_completions, client_headers(), 123);
+        std::string head =
+            upstream_request_head(make_upstream_wire(region, gpt4o()), operation::chat_completions, client_headers(), 123);
         EXPECT_EQ(head.find("client-secret"), std::string::npos) << head;
         bhttp::request_parser<bhttp::empty_body, http::message_allocator<char>> parser;
         parser.skip(true);  // the body would follow
