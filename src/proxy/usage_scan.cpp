@@ -7,19 +7,7 @@ namespace spillway::proxy {
 
 namespace {
 
-// The unsigned integer following `"key":` within `scope`, if present.
-std::optional<std::uint64_t> number_after(std::string_view scope, std::string_view key) {
-    for (std::size_t at = scope.find(key); at != std::string_view::npos; at = scope.find(key, at + 1)) {
-        // The key must be a whole member name: a quote right before it and after it.
-        if (at == 0 || scope[at - 1] != '"' || at + key.size() >= scope.size() || scope[at + key.size()] != '"') continue;
-        std::size_t i = at + key.size() + 1;
-        while (i < scope.size() && (scope[i] == ' ' || scope[i] == ':' || scope[i] == '\n' || scope[i] == '\t')) ++i;
-        std::uint64_t v = 0;
-        auto [p, ec] = std::from_chars(scope.data() + i, scope.data() + scope.size(), v);
-        if (ec == std::errc{}) return v;
-    }
-    return std::nullopt;
-}
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 // Where the last `"usage"` starts. A backward scan that tests one byte per position, where
 // rfind compares the whole key at each; usage comes near the end, so few positions are seen.
@@ -33,28 +21,52 @@ std::size_t last_usage_key(std::string_view text) {
 
 }  // namespace
 
+// One forward pass over the usage object's members (nested *_details objects are skipped by
+// depth), reading the numbers of the four names that matter.
 token_usage find_usage(std::string_view text) {
     token_usage u;
-    auto at = last_usage_key(text);
+    const std::size_t at = last_usage_key(text);
     if (at == std::string_view::npos) return u;
-    std::string_view scope = text.substr(at + 7);
-    auto brace = scope.find('{');
-    if (brace == std::string_view::npos || scope.substr(0, brace).find_first_not_of(" \t\n\r:") != std::string_view::npos)
-        return u;  // "usage": null, or not an object
-    scope.remove_prefix(brace);
-    // Only up to the object's end: nested *_details objects are one level deep.
+    std::size_t i = at + 7;
+    while (i < text.size() && (is_space(text[i]) || text[i] == ':')) ++i;
+    if (i == text.size() || text[i] != '{') return u;  // "usage": null, or not an object
+    std::optional<std::uint64_t> prompt, completion, input, output;
     int depth = 0;
-    for (std::size_t i = 0; i < scope.size(); ++i) {
-        if (scope[i] == '{') ++depth;
-        if (scope[i] == '}' && --depth == 0) {
-            scope = scope.substr(0, i + 1);
-            break;
+    while (i < text.size()) {
+        const char c = text[i];
+        if (c == '{' || c == '}') {
+            depth += c == '{' ? 1 : -1;
+            ++i;
+            if (depth == 0) break;  // the end of the usage object
+            continue;
         }
+        if (c != '"') {
+            ++i;
+            continue;
+        }
+        const std::size_t close = text.find('"', i + 1);
+        if (close == std::string_view::npos) break;
+        const std::string_view name = text.substr(i + 1, close - i - 1);
+        i = close + 1;
+        if (depth != 1) continue;
+        std::size_t v = i;
+        while (v < text.size() && is_space(text[v])) ++v;
+        if (v == text.size() || text[v] != ':') continue;  // a string value, not a member name
+        ++v;
+        while (v < text.size() && is_space(text[v])) ++v;
+        std::optional<std::uint64_t>* slot = name == "prompt_tokens"       ? &prompt
+                                             : name == "completion_tokens" ? &completion
+                                             : name == "input_tokens"      ? &input
+                                             : name == "output_tokens"     ? &output
+                                                                           : nullptr;
+        if (!slot) continue;
+        std::uint64_t n = 0;
+        auto [end, ec] = std::from_chars(text.data() + v, text.data() + text.size(), n);
+        if (ec == std::errc{}) *slot = n;
+        i = static_cast<std::size_t>(end - text.data());
     }
-    u.prompt = number_after(scope, "prompt_tokens");
-    if (!u.prompt) u.prompt = number_after(scope, "input_tokens");
-    u.completion = number_after(scope, "completion_tokens");
-    if (!u.completion) u.completion = number_after(scope, "output_tokens");
+    u.prompt = prompt ? prompt : input;
+    u.completion = completion ? completion : output;
     return u;
 }
 
