@@ -142,6 +142,7 @@ private:
             }
             if (c < 0x20) return error("control character in string");
             // c == '\\'
+            escaped_ = true;
             if (i_ + 1 >= s_.size()) return error("unterminated escape");
             char e = s_[i_ + 1];
             i_ += 2;
@@ -268,12 +269,13 @@ private:
             if (at_end() || peek() != '"') return error("expected a member name");
             std::size_t key_begin = i_ + 1;
             std::size_t ignored = 0;
+            escaped_ = false;
             if (!string(nullptr, ignored)) return false;
             std::string_view key = s_.substr(key_begin, i_ - key_begin - 1);
             // An escaped name ("mod\u0065l") means the same member to the upstream: decode it so
             // it cannot slip past routing. Rare, so the copy is only made then.
             std::string decoded_key;
-            if (key.find('\\') != std::string_view::npos) {
+            if (escaped_) {
                 std::size_t end = i_;
                 i_ = key_begin - 1;
                 string(&decoded_key, ignored);
@@ -334,6 +336,7 @@ private:
     std::size_t i_ = 0;
     std::optional<body_error> error_;
     bool max_tokens_seen_ = false;
+    bool escaped_ = false;  // the last string read had an escape in it
 };
 
 void append_json_string(std::string& out, std::string_view s) {

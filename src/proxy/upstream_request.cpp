@@ -31,8 +31,19 @@ bool is_hop_by_hop(bhttp::field f) {
     }
 }
 
+// Every field of every message passes these tests, and nearly all fail them: the sizes and the
+// first letter are compared inline before a call to Beast's case-insensitive comparison.
+bool first_letter_matches(std::string_view s, std::string_view prefix) {
+    return (s[0] | 0x20) == (prefix[0] | 0x20);  // prefix starts with a letter
+}
+
 bool starts_with_nocase(std::string_view s, std::string_view prefix) {
-    return s.size() >= prefix.size() && boost::beast::iequals(s.substr(0, prefix.size()), prefix);
+    return s.size() >= prefix.size() && first_letter_matches(s, prefix) &&
+           boost::beast::iequals(s.substr(0, prefix.size()), prefix);
+}
+
+bool equals_nocase(std::string_view s, std::string_view name) {
+    return s.size() == name.size() && !s.empty() && first_letter_matches(s, name) && boost::beast::iequals(s, name);
 }
 
 // Whether `name` is one of the comma-separated tokens of the Connection header: such headers
@@ -96,7 +107,7 @@ void append_forwarded_request_headers(const http::fields& from, std::string& out
         bhttp::field id = f.name();
         if (is_hop_by_hop(id) || id == bhttp::field::authorization) continue;
         std::string_view name = f.name_string();
-        if (boost::beast::iequals(name, "api-key") || starts_with_nocase(name, "x-spillway-")) continue;
+        if (equals_nocase(name, "api-key") || starts_with_nocase(name, "x-spillway-")) continue;
         if (!connection.empty() && named_in_connection(connection, name)) continue;
         http::wire::append_field(name, f.value(), out);
     }
@@ -149,7 +160,7 @@ void append_client_response_fields(const http::fields& upstream, std::initialize
         if (starts_with_nocase(name, "x-spillway-")) continue;
         if (!connection.empty() && named_in_connection(connection, name)) continue;
         bool is_replaced = false;
-        for (std::string_view r : replaced) is_replaced = is_replaced || boost::beast::iequals(name, r);
+        for (std::string_view r : replaced) is_replaced = is_replaced || equals_nocase(name, r);
         if (is_replaced) continue;
         http::wire::append_field(name, f.value(), out);
     }
