@@ -35,9 +35,13 @@ TEST(SmallBlocks, SizeClassesAreSeparate) {
         void* large = detail::take_small_block(400);
         detail::give_small_block(small, 40);
         detail::give_small_block(large, 400);
-        EXPECT_EQ(detail::take_small_block(300), large);  // 256 < n <= 512
-        EXPECT_NE(detail::take_small_block(200), small);  // the 256-byte class is empty: a new block
-        EXPECT_EQ(detail::take_small_block(1), small);
+        void* p512 = detail::take_small_block(300);  // 256 < n <= 512
+        void* p256 = detail::take_small_block(200);  // the 256-byte class is empty: a new block
+        void* p64 = detail::take_small_block(1);
+        EXPECT_EQ(p512, large);
+        EXPECT_NE(p256, small);
+        EXPECT_EQ(p64, small);
+        for (void* p : {p512, p256, p64}) ::operator delete(p);
     });
 }
 
