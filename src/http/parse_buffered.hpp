@@ -1,7 +1,7 @@
-// Feeds a Beast parser what is already buffered, without I/O. Most messages arrive whole in one
-// read, and an asynchronous read that completes at once from the buffer still costs a trip
-// through the event loop (Beast posts such completions); the asynchronous read is needed only
-// when parsing here stops short of `enough`.
+// Feeds a Beast parser what is already buffered, without I/O, and reads more (read_until) only
+// when that stops short of `enough`. Most messages arrive whole in one read, and an asynchronous
+// read that completes at once from the buffer still costs a trip through the event loop (Beast
+// posts such completions).
 #pragma once
 
 #include "core/net.hpp"

@@ -302,9 +302,9 @@ void handler::finish(const snapshot& snap, request_record& rec) {
 }
 
 // Everything about a request that needs no I/O: its route, key, body, model, cost and client
-// limits. Either it is admitted (ctx.model set), or the answer that refuses it is returned.
-// Kept out of serve()'s coroutine frame: every answer built here would otherwise hold a slot
-// of its own in that frame, and a frame over 2 KiB misses Asio's per-thread frame cache.
+// limits. Either it is admitted (out.model set), or the answer that refuses it is returned.
+// A plain function, not part of serve()'s coroutine: there every answer built here would hold
+// a slot of its own in the frame (together about 2 KiB, allocated for every request).
 std::optional<http::string_response> handler::admit(http::request& req, request_record& rec, admission& out) {
     const snapshot& snap = *snapshot_;
     const unsigned version = req.version();
