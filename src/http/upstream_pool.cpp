@@ -13,13 +13,6 @@ using namespace boost::asio::experimental::awaitable_operators;
 upstream_pool::upstream_pool(net::io_context& io, upstream_target target)
     : io_(io), target_(std::move(target)) {}
 
-awaitable<std::tuple<error_code, connection_ptr>> upstream_pool::acquire(std::chrono::nanoseconds budget,
-                                                                          bool fresh) {
-    if (!fresh)
-        if (connection_ptr conn = take_idle()) co_return std::tuple{error_code{}, std::move(conn)};
-    co_return co_await connect(budget);
-}
-
 connection_ptr upstream_pool::take_idle() {
     if (idle_.empty()) return nullptr;
     connection_ptr conn = std::move(idle_.back());

@@ -54,11 +54,11 @@ class upstream_pool {
 public:
     upstream_pool(net::io_context& io, upstream_target target);
 
-    // An idle connection if one is kept (unless fresh), else a new one: resolve, connect and TLS
-    // handshake, bounded by connect_timeout and by `budget` (what is left of the request deadline).
-    awaitable<std::tuple<error_code, connection_ptr>> acquire(std::chrono::nanoseconds budget, bool fresh);
     // The most recently released idle connection, or null when none is kept.
     connection_ptr take_idle();
+    // A new connection: resolve, connect and TLS handshake, bounded by connect_timeout and by
+    // `budget` (what is left of the request deadline).
+    awaitable<std::tuple<error_code, connection_ptr>> connect(std::chrono::nanoseconds budget);
     void release(connection_ptr conn);
 
     std::uint64_t connections_opened() const noexcept { return opened_; }
@@ -66,8 +66,6 @@ public:
     const upstream_target& target() const noexcept { return target_; }
 
 private:
-    awaitable<std::tuple<error_code, connection_ptr>> connect(std::chrono::nanoseconds budget);
-
     net::io_context& io_;
     upstream_target target_;
     std::vector<connection_ptr> idle_;

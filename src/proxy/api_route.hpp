@@ -9,6 +9,7 @@ namespace spillway::proxy {
 
 enum class operation { chat_completions, completions, embeddings, responses };
 inline constexpr std::size_t operation_count = 4;
+static_assert(static_cast<std::size_t>(operation::responses) + 1 == operation_count, "operation_count is the last + 1");
 
 std::string_view op_path(operation op);       // "chat/completions", "completions", ...
 std::string_view op_azure_name(operation op);  // "ChatCompletions_Create", ... (for messages)

@@ -509,10 +509,10 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
     // on the same upstream covers that without counting as a failed attempt.
     for (int round = 0; round < 2; ++round) {
         auto budget = remaining(ctx.deadline, clock_);
-        // A kept-alive connection is taken without a coroutine frame; only a new one is awaited.
+        // A kept-alive connection unless this is the fresh retry; only a new one is awaited.
         http::connection_ptr conn = round == 0 ? pool.take_idle() : nullptr;
         error_code cec;
-        if (!conn) std::tie(cec, conn) = co_await pool.acquire(budget, true);
+        if (!conn) std::tie(cec, conn) = co_await pool.connect(budget);
         if (cec) {  // refused, unresolvable or too slow to connect: this upstream is unreachable
             result.record.why = failure::connect;
             co_return result;

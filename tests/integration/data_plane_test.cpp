@@ -161,6 +161,37 @@ TEST_F(DataPlane, ContentLengthWithTransferEncodingIsRefusedOnce) {
     EXPECT_EQ(mock_->stats("primary")["requests"], 0);
 }
 
+// Whether the connection serves again is the client's to say (its Connection header, or HTTP/1.0's
+// default), for proxied answers and for spillway's own.
+TEST_F(DataPlane, TheClientsConnectionHeaderDecidesWhetherTheConnectionStaysOpen) {
+    const std::string body = chat().dump();
+    auto request = [&](const std::string& version, const std::string& connection) {
+        return "POST /v1/chat/completions " + version + "\r\nHost: x\r\napi-key: sk-test-client\r\n" + connection +
+               "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    };
+    // (Answers follow each other without a line break: a JSON body does not end with one.)
+    const std::string models = "GET /v1/models HTTP/1.1\r\nHost: x\r\napi-key: sk-test-client\r\n\r\n";
+
+    auto kept = raw_exchange(proxy_->port(), request("HTTP/1.1", "") + models, 1s);
+    EXPECT_EQ(count_occurrences(kept.bytes, "HTTP/1.1 200 OK"), 2) << kept.bytes;
+    EXPECT_FALSE(kept.closed_by_server) << "HTTP/1.1 stays open by default";
+
+    auto closed = raw_exchange(proxy_->port(), request("HTTP/1.1", "Connection: close\r\n") + models, 5s);
+    EXPECT_TRUE(closed.bytes.starts_with("HTTP/1.1 200")) << closed.bytes;
+    EXPECT_EQ(count_occurrences(closed.bytes, "HTTP/1.1 200 OK"), 1) << "nothing after the closing request is served: " << closed.bytes;
+    EXPECT_NE(closed.bytes.find("Connection: close"), std::string::npos) << closed.bytes;
+    EXPECT_TRUE(closed.closed_by_server);
+
+    auto old = raw_exchange(proxy_->port(), request("HTTP/1.0", ""), 5s);
+    EXPECT_TRUE(old.bytes.starts_with("HTTP/1.0 200")) << old.bytes;
+    EXPECT_TRUE(old.closed_by_server) << "HTTP/1.0 closes unless asked to keep alive";
+
+    auto own = raw_exchange(proxy_->port(), "GET /v1/models HTTP/1.1\r\nHost: x\r\napi-key: sk-test-client\r\n"
+                                            "Connection: close\r\n\r\n" + models, 5s);
+    EXPECT_EQ(count_occurrences(own.bytes, "HTTP/1.1 200 OK"), 1) << own.bytes;
+    EXPECT_TRUE(own.closed_by_server);
+}
+
 // A client that sends a whole large body before reading must still get the 413, not a reset:
 // the server reads away what is in flight before it closes.
 TEST_F(DataPlane, AnOversizedUploadStillReadsIts413) {

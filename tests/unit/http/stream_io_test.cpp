@@ -1,5 +1,6 @@
 // Unit tests for the I/O shortcuts of the data path: parse_buffered (a Beast parser fed from what
-// is already buffered, without I/O) and write_all (a write that first tries without waiting and
+// is already buffered, without I/O), read_until (the same, reading only when that is not
+// enough, with Beast's errors for a peer that closes) and write_all (a write that first tries without waiting and
 // falls back to an asynchronous write), the latter on real loopback sockets.
 #include "http/any_stream.hpp"
 #include "http/parse_buffered.hpp"
@@ -7,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/multi_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -274,6 +276,71 @@ protected:
     net::io_context io_;
     tcp::socket peer_{io_};
 };
+
+// read_until
+
+struct read_outcome {
+    bool done = false;
+    error_code ec;
+    std::size_t read = 0;
+};
+
+awaitable<void> read_head_into(any_stream* stream, beast::flat_buffer* buffer,
+                               bhttp::response_parser<bhttp::string_body>* parser, read_outcome* out) {
+    auto [ec, n] = co_await read_until(*stream, *buffer, *parser, header_done);
+    out->ec = ec;
+    out->read = n;
+    out->done = true;
+}
+
+using ReadUntil = WriteAll;  // the same loopback pair
+
+TEST_F(ReadUntil, ReadsUntilEnoughAndLeavesTheRestBuffered) {
+    any_stream stream = connect(false);
+    beast::flat_buffer buffer;
+    append(buffer, "HTTP/1.1 200 OK\r\n");  // part of the head already buffered
+    const std::string rest = "Content-Length: 5\r\n\r\nhello";
+    net::write(peer_, net::buffer(rest));
+    bhttp::response_parser<bhttp::string_body> parser;
+    read_outcome out;
+    net::co_spawn(io_, read_head_into(&stream, &buffer, &parser, &out), rethrow);
+    io_.run_for(10s);
+    ASSERT_TRUE(out.done);
+    EXPECT_FALSE(out.ec) << out.ec.message();
+    EXPECT_EQ(out.read, rest.size());
+    EXPECT_TRUE(parser.is_header_done());
+    EXPECT_EQ(parser.get().result_int(), 200u);
+    EXPECT_EQ(beast::buffers_to_string(buffer.data()), "hello");  // the body is not parsed here
+}
+
+// A kept-alive connection the upstream had closed: end_of_stream, which the proxy takes for a
+// stale connection and retries on a fresh one.
+TEST_F(ReadUntil, PeerClosingBeforeAnyByteIsEndOfStream) {
+    any_stream stream = connect(false);
+    peer_.shutdown(tcp::socket::shutdown_send);
+    beast::flat_buffer buffer;
+    bhttp::response_parser<bhttp::string_body> parser;
+    read_outcome out;
+    net::co_spawn(io_, read_head_into(&stream, &buffer, &parser, &out), rethrow);
+    io_.run_for(10s);
+    ASSERT_TRUE(out.done);
+    EXPECT_EQ(out.ec, bhttp::error::end_of_stream) << out.ec.message();
+    EXPECT_EQ(out.read, 0u);
+}
+
+TEST_F(ReadUntil, PeerClosingInsideTheHeadIsPartialMessage) {
+    any_stream stream = connect(false);
+    net::write(peer_, net::buffer(std::string_view("HTTP/1.1 200 OK\r\nContent-Le")));
+    peer_.shutdown(tcp::socket::shutdown_send);
+    beast::flat_buffer buffer;
+    bhttp::response_parser<bhttp::string_body> parser;
+    read_outcome out;
+    net::co_spawn(io_, read_head_into(&stream, &buffer, &parser, &out), rethrow);
+    io_.run_for(10s);
+    ASSERT_TRUE(out.done);
+    EXPECT_EQ(out.ec, bhttp::error::partial_message) << out.ec.message();
+    EXPECT_FALSE(parser.is_header_done());
+}
 
 TEST_F(WriteAll, SmallAnswerReachesThePeerWhole) {
     any_stream stream = connect(false);
