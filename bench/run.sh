@@ -795,7 +795,13 @@ if has_suite streaming; then
               headers: ({"api-key": $key} + (if $extra != "" then {"x-portkey-config": $extra} else {} end))}' >>"$tmp/stream-targets.jsonl"
     done
     # upstream_port: sse_streams.py also times the segments on lo (kernel timestamps; root only).
-    jq -s -c --argjson n "$streams" --argjson up "$paced_port" '{streams: $n, reference: "direct", upstream_port: $up, targets: .}' \
+    # own_pids: the processes being measured; any other task's run inside a stream's relay window
+    # is reported as an intrusion (bench/tools/cpu_trace.py).
+    own_pids=""
+    for t in "${target_list[@]}"; do own_pids+=" $(pids_of_target "$t")"; done
+    own_pids_json="$(printf '%s\n' $own_pids | jq -s -c 'map(tonumber)')"
+    jq -s -c --argjson n "$streams" --argjson up "$paced_port" --argjson own "$own_pids_json" \
+        '{streams: $n, reference: "direct", upstream_port: $up, own_pids: $own, targets: .}' \
         "$tmp/stream-targets.jsonl" >"$tmp/stream-spec.json"
     log "streaming: $streams streams per target, interleaved, from the paced region (ttft ${ttft_ms} ms, ${token_ms} ms per token, $stream_tokens tokens)"
     if ! run_bg python3 "$BENCH_DIR/tools/sse_streams.py" "$tmp/stream-spec.json" >"$tmp/suite-streaming.json" 2>"$tmp/streaming.err"; then

@@ -6,74 +6,107 @@ upstream's own timer jitter: the kernel stamps every segment as it crosses `lo`,
   (proxy -> client segment with the first `data:`) - (upstream -> proxy segment with the first `data:`)
 is the proxy's own delay for that stream, to the microsecond.
 
-Usage: lo_capture.py PORT [PORT ...]
-Prints "ready" on stderr once capturing, then on SIGTERM/SIGINT writes one line per TCP segment
-with payload to or from one of the PORTs, on stdout:
+The capture must not compete for the CPUs with what it measures: on a 2-CPU machine a process
+woken for every segment is often runnable at the very moment the proxy is woken by the same
+segment. So this process does not read while a stream is in flight. The kernel stamps each
+segment as it queues it on the capture socket (a large receive buffer holds them), and the
+segments are read only when the client asks, between streams, by a line on stdin:
+    "drain"  read everything queued so far; answer "drained" on stderr
+    EOF      drain, then write the rows and the kernel's counts, and exit
+Rows go to stdout at the end, one per TCP segment with payload to or from one of the PORTs:
     <kernel timestamp ns> <src port> <dst port> <P: payload starts with "POST"> <D: has "data:">
-Exit 3 when the capture socket cannot be opened (not root, no AF_PACKET).
+and a last line "# packets <n> drops <n>" (the kernel's PACKET_STATISTICS: segments it could not
+queue because the buffer was full; they are missing from the rows).
+
+Usage: lo_capture.py PORT [PORT ...]
+Prints "ready" on stderr once capturing. Exit 3 when the capture socket cannot be opened
+(not root, no AF_PACKET).
 """
-import signal
 import socket
 import struct
 import sys
 
 SO_TIMESTAMPNS = 35
-ETH_P_IP = 0x0800
+SO_RCVBUFFORCE = 33
+SOL_PACKET = 263
+PACKET_STATISTICS = 6
+PACKET_IGNORE_OUTGOING = 23   # Linux 4.20+: loopback segments are otherwise seen twice
 PACKET_OUTGOING = 4
+ETH_P_IP = 0x0800
+QUEUE_BYTES = 256 << 20       # kernel memory per queued segment is ~1-2 KiB on lo
+
+
+def open_capture():
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
+    s.bind(("lo", 0))
+    s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, QUEUE_BYTES)
+    except OSError:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, QUEUE_BYTES)
+    try:
+        s.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+    except OSError:
+        pass   # older kernels: outgoing copies are dropped by the address check below
+    s.setblocking(False)
+    return s
+
+
+def row_of(data, anc, addr, ports):
+    """The row for one captured frame, or None when it is not a TCP segment with payload on PORTs."""
+    if addr[2] == PACKET_OUTGOING:
+        return None
+    ip = data[14:]
+    if len(ip) < 20 or ip[9] != 6:
+        return None
+    ihl = (ip[0] & 0x0F) * 4
+    tot = struct.unpack("!H", ip[2:4])[0]
+    tcp = ip[ihl:]
+    if len(tcp) < 20:
+        return None
+    sport, dport = struct.unpack("!HH", tcp[:4])
+    if sport not in ports and dport not in ports:
+        return None
+    off = (tcp[12] >> 4) * 4
+    payload = tcp[off:tot - ihl]
+    if not payload:
+        return None
+    for level, kind, val in anc:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+            sec, nsec = struct.unpack("qq", val[:16])
+            ts = sec * 1_000_000_000 + nsec
+            return f"{ts} {sport} {dport} {1 if payload.startswith(b'POST') else 0} {1 if b'data:' in payload else 0}"
+    return None
+
+
+def drain(s, ports, rows):
+    while True:
+        try:
+            data, anc, _flags, addr = s.recvmsg(4096, 64)
+        except (BlockingIOError, InterruptedError):
+            return
+        row = row_of(data, anc, addr, ports)
+        if row is not None:
+            rows.append(row)
 
 
 def main():
     ports = {int(p) for p in sys.argv[1:]}
     try:
-        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
-        s.bind(("lo", 0))
-        s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        s = open_capture()
     except (OSError, AttributeError) as e:
         print(f"lo_capture: cannot capture on lo: {e}", file=sys.stderr)
         return 3
-    stop = {"now": False}
-
-    def on_signal(*_):
-        stop["now"] = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    s.settimeout(0.2)
     rows = []
     print("ready", file=sys.stderr, flush=True)
-    while not stop["now"]:
-        try:
-            data, anc, _flags, addr = s.recvmsg(4096, 64)
-        except socket.timeout:
-            continue
-        except InterruptedError:
-            continue
-        if addr[2] == PACKET_OUTGOING:   # loopback segments are seen going out and coming in
-            continue
-        ip = data[14:]
-        if len(ip) < 20 or ip[9] != 6:
-            continue
-        ihl = (ip[0] & 0x0F) * 4
-        tot = struct.unpack("!H", ip[2:4])[0]
-        tcp = ip[ihl:]
-        if len(tcp) < 20:
-            continue
-        sport, dport = struct.unpack("!HH", tcp[:4])
-        if sport not in ports and dport not in ports:
-            continue
-        off = (tcp[12] >> 4) * 4
-        payload = tcp[off:tot - ihl]
-        if not payload:
-            continue
-        ts = None
-        for level, kind, val in anc:
-            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-                sec, nsec = struct.unpack("qq", val[:16])
-                ts = sec * 1_000_000_000 + nsec
-        if ts is None:
-            continue
-        rows.append(f"{ts} {sport} {dport} {1 if payload.startswith(b'POST') else 0} {1 if b'data:' in payload else 0}")
+    for line in iter(sys.stdin.readline, ""):
+        if line.strip() == "drain":
+            drain(s, ports, rows)
+            print("drained", file=sys.stderr, flush=True)
+    drain(s, ports, rows)
+    packets, drops = struct.unpack("II", s.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))
     sys.stdout.write("\n".join(rows) + ("\n" if rows else ""))
+    sys.stdout.write(f"# packets {packets} drops {drops}\n")
     sys.stdout.flush()
     return 0
 

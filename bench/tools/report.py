@@ -142,6 +142,29 @@ def main():
                        f"{f(lag['p50'])} / {f(lag['p99'])} / {f(lag['max'])} | "
                        f"{f(gap['p1'] / 1000 if gap['p1'] is not None else None, 1)} / {f(gap['p50'] / 1000 if gap['p50'] is not None else None, 1)} / "
                        f"{f(gap['p99'] / 1000 if gap['p99'] is not None else None, 1)} | {gap.get('bunched', '–')} of {gap['n']} |")
+        traced = {name: t["wire_added_ttft_us"] for name, t in tg.items()
+                  if "intruded" in t.get("wire_added_ttft_us", {})}
+        if traced:
+            out.append("\nWhat held streams up, from the kernel's own record of the CPUs during the streams (tracefs: "
+                       "context switches, wake-ups of the measured threads, IPIs, timer ticks; read after the streams, "
+                       "bench/tools/cpu_trace.py). A stream counts as held up when, between the upstream's first event "
+                       f"and the proxy's: another task (not the proxy, the mock or the client) ran ≥ {st.get('intrusion_us')} µs "
+                       f"on a CPU (`its name`); a measured thread woken onto an idle CPU ran only ≥ {st.get('late_us')} µs "
+                       "later (`idle CPU ran late`: its virtual CPU was not running); or a CPU sent the other an IPI "
+                       f"(waking a task there) and recorded nothing until its own timer tick ≥ {st.get('late_us')} µs later "
+                       "(`CPU stalled after an IPI until its next tick`: the hypervisor ran the other virtual CPU and "
+                       "left this one waiting). None of these is the proxy's own work.\n")
+            out.append("| target | streams held up | by (streams) | on the wire, the other streams: added to first data p50 / p99 / max µs | request in, streams not held up then: p50 / p99 µs |")
+            out.append("|---|---:|---|---:|---:|")
+            for name, w in traced.items():
+                by = ", ".join(f"`{c}` ({n})" for c, n in sorted(w["intruders"].items(), key=lambda kv: -kv[1])) or "–"
+                c = w.get("clear")
+                clear_s = f"{f(c['p50'])} / {f(c['p99'])} / {f(c['max'])} ({c['n']} streams)" if c else "–"
+                cf = tg[name].get("wire_request_forward_us", {}).get("clear")
+                cf_s = f"{f(cf['p50'])} / {f(cf['p99'])} ({cf['n']} streams)" if cf else "–"
+                out.append(f"| {name} | {w['intruded']} of {w['n']} | {by} | {clear_s} | {cf_s} |")
+        elif wire_ok:
+            out.append(f"\n(no scheduler trace: {st.get('cpu_trace')})\n")
         sp = tg.get("spillway")
         if sp and sp.get("added_ttft_us"):
             # Judged on the segment timestamps when there are some (exact, per stream); else on the
@@ -161,6 +184,10 @@ def main():
                                      "bunched": sp["token_gap_us"].get("bunched"), "met_ttft": ok, "met_pacing": paced,
                                      "met": ok and paced}
             wire_txt = f"; on the wire p50 {w['p50']:.0f} µs, p99 {w['p99']:.0f} µs" if w else ""
+            if w and "intruded" in w:
+                c = w.get("clear")
+                wire_txt += (f" ({w['intruded']} of {w['n']} streams held up by the machine, see above"
+                             + (f"; p99 {c['p99']:.0f} µs over the other {c['n']}" if c else "") + ")")
             out.append(f"\nspillway added TTFT p50 {sp['added_ttft_us']['p50']:+.0f} µs, p99 {sp['added_ttft_us']['p99']:+.0f} µs (difference of percentiles){wire_txt} "
                        f"— target p99 ≤ {TTFT_P99_US} µs, judged {basis}: {yn(ok)}; events passed on at the upstream's pace "
                        f"({g.get('bunched')} of {g['n']} token events bunched, ≤ {BUNCHED_MAX * 100:.1f} % allowed for scheduling noise; "

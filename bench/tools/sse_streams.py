@@ -23,7 +23,8 @@ With "upstream_port" in the spec (the port the proxies stream from) it also runs
 segments on `lo`: wire_added_ttft = (proxy -> client segment carrying the first `data:`) -
 (upstream -> proxy segment carrying the first `data:`), and request_forward = (proxy -> upstream
 POST) - (client -> proxy POST). These do not depend on the upstream's timer jitter, which the
-difference of two TTFT percentiles does.
+difference of two TTFT percentiles does. The capture reads its queue only between streams (it is
+told to, on its stdin), so it never competes with a stream for the CPUs.
 
 Usage: sse_streams.py SPEC.json  (SPEC: {"streams": N, "reference": "direct", "upstream_port": P,
   "targets": [{"name", "host", "port", "path", "headers": {..}, "body": "..."}]})
@@ -36,6 +37,8 @@ import socket
 import subprocess
 import sys
 import time
+
+import cpu_trace
 
 
 def pct(values, p):
@@ -175,6 +178,8 @@ def main():
     try:
         return run(holder)
     finally:
+        if holder.get("trace") is not None:
+            holder["trace"].close()
         c = holder.get("capture")
         if c is not None and c.poll() is None:
             c.kill()
@@ -188,12 +193,13 @@ def run(holder):
     targets = spec["targets"]
     conns = {t["name"]: Conn(t) for t in targets}
     upstream_port = spec.get("upstream_port")
-    capture, capture_note = None, "not asked for"
+    capture, capture_note, capture_counts = None, "not asked for", {}
     if upstream_port:
         ports = sorted({int(upstream_port)} | {int(t["port"]) for t in targets})
         try:
             capture = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lo_capture.py")]
-                                       + [str(p) for p in ports], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                       + [str(p) for p in ports], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True)
             line = capture.stderr.readline().strip()
             if line != "ready":
                 capture.wait(timeout=5)
@@ -214,9 +220,27 @@ def run(holder):
         except Exception as e:  # noqa: BLE001 - reported, not fatal for the warm-up
             res[t["name"]]["first_error"] = f"warm-up: {e}"
             conns[t["name"]].sock = None
+    def drain_capture():
+        """Between streams, never during one: the capture reads its queue only when told."""
+        if capture is not None:
+            capture.stdin.write("drain\n")
+            capture.stdin.flush()
+            capture.stderr.readline()
+
+    # The context switches during the timed streams: which other task's run (a kernel thread's,
+    # say) fell into a stream's relay window.
+    own = {os.getpid()} | {int(p) for p in spec.get("own_pids", [])}
+    if capture is not None:
+        own.add(capture.pid)
+    own_tids = cpu_trace.threads_of(own)
+    trace = cpu_trace.SwitchTrace()
+    if capture is not None:
+        trace.start(own_tids)
+    holder["trace"] = trace
     for i in range(n):
         for t in targets:
             r = res[t["name"]]
+            drain_capture()
             try:
                 s = one_stream(conns[t["name"]])
             except Exception as e:  # noqa: BLE001 - counted and reported
@@ -233,17 +257,22 @@ def run(holder):
             r["offsets"].append({"us": [(a - s["t0"]) / 1000 for a, _ in s["events"]],
                                  "done": bool(s["events"]) and s["events"][-1][1].strip() == "data: [DONE]",
                                  "first": s["events"][0][1][:80] if s["events"] else ""})
+    timeline = trace.stop()
     for c in conns.values():
         if c.sock is not None:
             c.sock.close()
 
     # Kernel timestamps of the segments: the proxy's own delay per stream.
-    wire = {t["name"]: {"added_ttft": [], "forward": []} for t in targets}
+    wire = {t["name"]: {"added_ttft": [], "forward": [], "clear_ttft": [], "clear_forward": [], "intruded": 0, "intruders": {}}
+            for t in targets}
     if capture is not None:
-        capture.send_signal(2)
-        out, _ = capture.communicate(timeout=30)
+        out, _ = capture.communicate(timeout=60)
         rows = []
         for ln in out.splitlines():
+            if ln.startswith("# packets"):
+                _, _, packets, _, drops = ln.split()
+                capture_counts = {"frames_queued": int(packets), "frames_dropped": int(drops)}
+                continue
             ts, sp, dp, post, data = ln.split()
             rows.append((int(ts), int(sp), int(dp), post == "1", data == "1"))
         rows.sort()
@@ -271,9 +300,19 @@ def run(holder):
             if p == up:
                 continue   # direct: the client is the upstream's client
             if u1 is not None and c1 is not None:
-                wire[name]["added_ttft"].append((c1 - u1) / 1000)
+                w = wire[name]
+                w["added_ttft"].append((c1 - u1) / 1000)
+                causes = timeline.held_up(u1, c1)
+                if causes:
+                    w["intruded"] += 1
+                    for cause in causes:
+                        w["intruders"][cause] = w["intruders"].get(cause, 0) + 1
+                else:
+                    w["clear_ttft"].append((c1 - u1) / 1000)
             if c0 is not None and u0 is not None:
                 wire[name]["forward"].append((u0 - c0) / 1000)
+                if not timeline.held_up(c0, u0):
+                    wire[name]["clear_forward"].append((u0 - c0) / 1000)
 
     # reference pace: median offset of every event index over the reference's streams
     ref_offsets = []
@@ -284,7 +323,9 @@ def run(holder):
         cols = [[o["us"][k] for o in res[ref]["offsets"] if len(o["us"]) == ref_count] for k in range(ref_count)]
         ref_offsets = [pct(col, 50) for col in cols]
 
-    out = {"streams": n, "reference": ref, "reference_events_per_stream": ref_count, "wire_capture": capture_note,
+    out = {"streams": n, "reference": ref, "reference_events_per_stream": ref_count, "wire_capture": capture_note, **capture_counts,
+           "cpu_trace": trace.note if capture is not None else "not asked for", "intrusion_us": cpu_trace.INTRUSION_NS // 1000,
+           "late_us": cpu_trace.LATE_NS // 1000,
            "reference_offsets_ms": [round(x / 1000, 2) for x in ref_offsets], "targets": {}}
     failed = False
     ref_ttft = res.get(ref, {}).get("ttft_us", [])
@@ -322,8 +363,17 @@ def run(holder):
         wa, wf = wire[name]["added_ttft"], wire[name]["forward"]
         if wa:
             entry["wire_added_ttft_us"] = {"p50": pct(wa, 50), "p90": pct(wa, 90), "p99": pct(wa, 99), "max": max(wa), "n": len(wa)}
+            if trace.note.startswith("ok"):
+                wc = wire[name]["clear_ttft"]
+                entry["wire_added_ttft_us"]["intruded"] = wire[name]["intruded"]
+                entry["wire_added_ttft_us"]["intruders"] = wire[name]["intruders"]
+                if wc:
+                    entry["wire_added_ttft_us"]["clear"] = {"p50": pct(wc, 50), "p99": pct(wc, 99), "max": max(wc), "n": len(wc)}
         if wf:
             entry["wire_request_forward_us"] = {"p50": pct(wf, 50), "p99": pct(wf, 99), "max": max(wf), "n": len(wf)}
+            wcf = wire[name]["clear_forward"]
+            if trace.note.startswith("ok") and wcf:
+                entry["wire_request_forward_us"]["clear"] = {"p50": pct(wcf, 50), "p99": pct(wcf, 99), "n": len(wcf)}
         if name != ref and ref_ttft and tt:
             entry["added_ttft_us"] = {"p50": pct(tt, 50) - pct(ref_ttft, 50), "p90": pct(tt, 90) - pct(ref_ttft, 90),
                                       "p99": pct(tt, 99) - pct(ref_ttft, 99)}

@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""What else happened on the CPUs during a measurement (Python 3 stdlib; root, tracefs).
+
+A proxy's delay for one event is tens of microseconds; one disturbance on the CPU the proxy runs
+on adds milliseconds and becomes a suite's p99. This records, in a tracefs instance of its own
+(read once at the end, so nothing wakes during the measurement), the kernel's context switches,
+the wake-ups of the measured threads, the IPIs CPUs send each other and the local timer ticks,
+and answers, for a window of time, what held it up:
+
+  - another task's run: a task that is neither idle nor measured held a CPU for a while (on a
+    non-preemptible kernel a kernel thread runs until it yields);
+  - an idle CPU that ran late: a measured thread was woken, the CPU it then ran on was idle, and
+    still it ran only much later. Nothing in the machine held that CPU: its virtual CPU was not
+    running (the hypervisor's doing);
+  - a stalled sender: a CPU sent another CPU an IPI (to wake a task there) and then recorded
+    nothing until its own next timer tick. On a guest whose two virtual CPUs can share one
+    physical CPU, the hypervisor ran the woken one and left the sender waiting.
+
+    trace = SwitchTrace()
+    trace.start(own_tids)      # False (and trace.note says why) without root or tracefs
+    ...measure...
+    timeline = trace.stop()
+    timeline.held_up(start_ns, end_ns)   # {cause: count} for the window, {} when nothing did
+Times are CLOCK_REALTIME nanoseconds, like the packets' SO_TIMESTAMPNS.
+"""
+import bisect
+import collections
+import os
+import re
+import subprocess
+import time
+
+TRACEFS = "/sys/kernel/tracing"
+INSTANCE = "spillway-bench"
+EVENTS = ("sched/sched_switch", "sched/sched_waking", "ipi/ipi_send_cpu", "irq_vectors/local_timer_entry")
+
+INTRUSION_NS = 50_000      # another task's run of at least this much inside the window
+LATE_NS = 500_000          # a wake-up answered at least this late
+IDLE_CPU_LATE = "idle CPU ran late"
+SENDER_STALLED = "CPU stalled after an IPI until its next tick"
+
+Run = collections.namedtuple("Run", "start_ns end_ns cpu comm tid")
+
+EVENT = re.compile(r"\[(\d+)\]\s+\S+\s+(\d+)\.(\d+): (sched_switch|sched_waking|ipi_send_cpu|local_timer_entry): (.*)")
+SWITCH = re.compile(r"prev_comm=(.*?) prev_pid=(\d+) .*==> next_comm=(.*?) next_pid=(\d+) ")
+WAKING = re.compile(r"comm=.*? pid=(\d+) ")
+
+
+def _write(directory, name, value):
+    with open(os.path.join(directory, name), "w") as f:
+        f.write(value)
+
+
+class Timeline:
+    """Who held each CPU when, the measured threads' wake-ups, and every CPU's recorded events."""
+
+    def __init__(self, runs=(), wakings=(), ipis=(), cpu_events=None, own_tids=frozenset()):
+        self.foreign = sorted(r for r in runs if r.tid != 0 and r.tid not in own_tids)
+        self.foreign_starts = [r.start_ns for r in self.foreign]
+        self.longest = max((r.end_ns - r.start_ns for r in self.foreign), default=0)
+        self.by_cpu, self.by_tid = {}, {}
+        for r in sorted(runs):
+            self.by_cpu.setdefault(r.cpu, []).append(r)
+            self.by_tid.setdefault(r.tid, []).append(r)
+        self.cpu_starts = {cpu: [r.start_ns for r in rs] for cpu, rs in self.by_cpu.items()}
+        self.tid_starts = {tid: [r.start_ns for r in rs] for tid, rs in self.by_tid.items()}
+        self.wakings = sorted(wakings)       # (ns, tid)
+        self.ipis = sorted(ipis)             # (ns, sending cpu)
+        # cpu -> sorted [(ns, kind)] of everything recorded on it
+        self.cpu_events = {cpu: sorted(evs) for cpu, evs in (cpu_events or {}).items()}
+
+    def held_up(self, start_ns, end_ns):
+        """{cause: 1} for each way the window [start_ns, end_ns] was held up (module docstring)."""
+        causes = {comm: 1 for comm in self._intruders(start_ns, end_ns)}
+        if self._late_wakeup(start_ns, end_ns):
+            causes[IDLE_CPU_LATE] = 1
+        if self._stalled_sender(start_ns, end_ns):
+            causes[SENDER_STALLED] = 1
+        return causes
+
+    def _intruders(self, start_ns, end_ns):
+        found = set()
+        i = bisect.bisect_left(self.foreign_starts, start_ns - self.longest)
+        while i < len(self.foreign) and self.foreign[i].start_ns < end_ns:
+            r = self.foreign[i]
+            if min(r.end_ns, end_ns) - max(r.start_ns, start_ns) >= INTRUSION_NS:
+                found.add(r.comm)
+            i += 1
+        return found
+
+    def _holder(self, cpu, ns):
+        rs = self.by_cpu.get(cpu, [])
+        i = bisect.bisect_right(self.cpu_starts.get(cpu, []), ns) - 1
+        return rs[i] if i >= 0 and rs[i].end_ns > ns else None
+
+    def _late_wakeup(self, start_ns, end_ns):
+        i = bisect.bisect_left(self.wakings, (start_ns, -1))
+        for ns, tid in self.wakings[i:]:
+            if ns >= end_ns:
+                return False
+            starts = self.tid_starts.get(tid, [])
+            j = bisect.bisect_left(starts, ns)
+            if j == len(starts) or starts[j] - ns < LATE_NS:
+                continue
+            ran = self.by_tid[tid][j]
+            held = self._holder(ran.cpu, ns)
+            if held is not None and held.tid == 0:
+                return True
+        return False
+
+    def _stalled_sender(self, start_ns, end_ns):
+        i = bisect.bisect_left(self.ipis, (start_ns, -1))
+        for ns, cpu in self.ipis[i:]:
+            if ns >= end_ns:
+                return False
+            evs = self.cpu_events.get(cpu, [])
+            j = bisect.bisect_right(evs, (ns, "~"))   # the sender's next event after the IPI
+            if j < len(evs) and evs[j][1] == "local_timer_entry" and evs[j][0] - ns >= LATE_NS:
+                return True
+        return False
+
+
+class SwitchTrace:
+    def __init__(self):
+        self.dir = None
+        self.note = "not started"
+        self.lost = 0
+        self.own = frozenset()
+
+    def start(self, own_tids, buffer_kb=32768):
+        self.own = frozenset(own_tids)
+        try:
+            if not os.path.isdir(os.path.join(TRACEFS, "instances")):
+                subprocess.run(["mount", "-t", "tracefs", "nodev", TRACEFS], check=True, capture_output=True)
+            d = os.path.join(TRACEFS, "instances", INSTANCE)
+            if os.path.isdir(d):
+                os.rmdir(d)   # left behind by an interrupted run
+            os.mkdir(d)
+            self.dir = d
+            _write(d, "trace_clock", "mono")   # CLOCK_MONOTONIC, converted to the packets' clock at the end
+            _write(d, "buffer_size_kb", str(buffer_kb))
+            if self.own:
+                _write(d, "events/sched/sched_waking/filter", " || ".join(f"pid == {t}" for t in sorted(self.own)))
+            for event in EVENTS:
+                _write(d, f"events/{event}/enable", "1")
+            self.note = "ok"
+            return True
+        except (OSError, subprocess.CalledProcessError) as e:
+            self.note = f"no scheduler trace: {e}"
+            self.close()
+            return False
+
+    def stop(self):
+        """The Timeline recorded since start() (empty when not tracing)."""
+        if self.dir is None:
+            return Timeline(own_tids=self.own)
+        _write(self.dir, "tracing_on", "0")
+        offset = time.time_ns() - time.monotonic_ns()   # the trace's CLOCK_MONOTONIC -> CLOCK_REALTIME
+        with open(os.path.join(self.dir, "trace")) as f:
+            text = f.read()
+        for cpu in os.listdir(os.path.join(self.dir, "per_cpu")):
+            with open(os.path.join(self.dir, "per_cpu", cpu, "stats")) as f:
+                for line in f:
+                    if line.startswith("overrun:"):
+                        self.lost += int(line.split()[1])
+        self.close()
+        runs, wakings, ipis, cpu_events = [], [], [], {}
+        current = {}   # cpu -> (comm, tid, start_ns) of the task that holds it
+        for m in EVENT.finditer(text):
+            cpu, kind, rest = int(m.group(1)), m.group(4), m.group(5)
+            ns = int(m.group(2)) * 1_000_000_000 + int(m.group(3).ljust(9, "0")[:9]) + offset
+            cpu_events.setdefault(cpu, []).append((ns, kind))
+            if kind == "sched_switch":
+                s = SWITCH.match(rest)
+                if s is None:
+                    continue
+                held = current.get(cpu)
+                if held is not None:
+                    runs.append(Run(held[2], ns, cpu, held[0], held[1]))
+                current[cpu] = (s.group(3), int(s.group(4)), ns)
+            elif kind == "sched_waking":
+                w = WAKING.match(rest)
+                if w is not None:
+                    wakings.append((ns, int(w.group(1))))
+            elif kind == "ipi_send_cpu":
+                ipis.append((ns, cpu))
+        if self.lost:
+            self.note = f"ok, {self.lost} events lost (buffer full): some causes may be missed"
+        return Timeline(runs, wakings, ipis, cpu_events, self.own)
+
+    def close(self):
+        if self.dir is not None:
+            try:
+                os.rmdir(self.dir)
+            except OSError:
+                pass
+            self.dir = None
+
+
+def threads_of(pids):
+    """Thread ids of the given processes (sched_switch names threads, not processes)."""
+    tids = set()
+    for pid in pids:
+        try:
+            tids.update(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+        except OSError:
+            pass
+    return tids
