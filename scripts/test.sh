@@ -23,5 +23,6 @@ SPILLWAY_BIN="$PWD/build/release/bin/spillway" SPILLWAY_MOCK_BIN="$PWD/build/rel
   node --test tests/e2e/
 
 echo "== benchmark smoke run (checks that it runs, not how fast)"
+python3 -m unittest discover -s bench/tools -p 'test_*.py'
 bench/run.sh --smoke --no-build
 build/release/bin/bench_hot_path --benchmark_min_time=0.01

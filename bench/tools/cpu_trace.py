@@ -12,8 +12,8 @@ and answers, for a window of time, what held it up:
   - an idle CPU that ran late: a measured thread was woken, the CPU it then ran on was idle, and
     still it ran only much later. Nothing in the machine held that CPU: its virtual CPU was not
     running (the hypervisor's doing);
-  - a stalled sender: a CPU sent another CPU an IPI (to wake a task there) and then recorded
-    nothing until its own next timer tick. On a guest whose two virtual CPUs can share one
+  - a stalled sender: a busy CPU sent another CPU an IPI (to wake a task there) and then recorded
+    nothing (no switch, no wake-up) until its own next timer tick. On a guest whose two virtual CPUs can share one
     physical CPU, the hypervisor ran the woken one and left the sender waiting.
 
     trace = SwitchTrace()
@@ -70,7 +70,8 @@ class Timeline:
         self.cpu_events = {cpu: sorted(evs) for cpu, evs in (cpu_events or {}).items()}
 
     def held_up(self, start_ns, end_ns):
-        """{cause: 1} for each way the window [start_ns, end_ns] was held up (module docstring)."""
+        """{cause: 1} for each way the window [start_ns, end_ns] was held up (module docstring). A
+        disturbance counts only for the part of it inside the window."""
         causes = {comm: 1 for comm in self._intruders(start_ns, end_ns)}
         if self._late_wakeup(start_ns, end_ns):
             causes[IDLE_CPU_LATE] = 1
@@ -100,8 +101,8 @@ class Timeline:
                 return False
             starts = self.tid_starts.get(tid, [])
             j = bisect.bisect_left(starts, ns)
-            if j == len(starts) or starts[j] - ns < LATE_NS:
-                continue
+            if j == len(starts) or min(starts[j], end_ns) - ns < LATE_NS:
+                continue   # ran soon enough, or the wait ended the window's business anyway
             ran = self.by_tid[tid][j]
             held = self._holder(ran.cpu, ns)
             if held is not None and held.tid == 0:
@@ -113,9 +114,12 @@ class Timeline:
         for ns, cpu in self.ipis[i:]:
             if ns >= end_ns:
                 return False
+            held = self._holder(cpu, ns)
+            if held is None or held.tid == 0:
+                continue   # an idle CPU's IPI: nothing was waiting to run on the sender
             evs = self.cpu_events.get(cpu, [])
             j = bisect.bisect_right(evs, (ns, "~"))   # the sender's next event after the IPI
-            if j < len(evs) and evs[j][1] == "local_timer_entry" and evs[j][0] - ns >= LATE_NS:
+            if j < len(evs) and evs[j][1] == "local_timer_entry" and min(evs[j][0], end_ns) - ns >= LATE_NS:
                 return True
         return False
 

@@ -2,9 +2,10 @@
 """Timestamps TCP segments on the loopback interface (Python 3 stdlib; needs root / CAP_NET_RAW).
 
 Used by sse_streams.py to measure what a proxy adds to a stream's first byte without the
-upstream's own timer jitter: the kernel stamps every segment as it crosses `lo`, so
+upstream's own timer jitter: the kernel stamps every segment as its sender hands it to `lo`, so
   (proxy -> client segment with the first `data:`) - (upstream -> proxy segment with the first `data:`)
-is the proxy's own delay for that stream, to the microsecond.
+is the proxy's own delay for that stream, to the microsecond: from the upstream's send to the
+proxy's, which includes waking the proxy and excludes waking the client.
 
 The capture must not compete for the CPUs with what it measures: on a 2-CPU machine a process
 woken for every segment is often runnable at the very moment the proxy is woken by the same
@@ -30,31 +31,33 @@ SO_TIMESTAMPNS = 35
 SO_RCVBUFFORCE = 33
 SOL_PACKET = 263
 PACKET_STATISTICS = 6
-PACKET_IGNORE_OUTGOING = 23   # Linux 4.20+: loopback segments are otherwise seen twice
 PACKET_OUTGOING = 4
+ETH_P_ALL = 0x0003   # outgoing copies reach only the taps of all protocols
 ETH_P_IP = 0x0800
 QUEUE_BYTES = 256 << 20       # kernel memory per queued segment is ~1-2 KiB on lo
 
 
 def open_capture():
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     s.bind(("lo", 0))
     s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     try:
         s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, QUEUE_BYTES)
     except OSError:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, QUEUE_BYTES)
-    try:
-        s.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
-    except OSError:
-        pass   # older kernels: outgoing copies are dropped by the address check below
     s.setblocking(False)
     return s
 
 
 def row_of(data, anc, addr, ports):
     """The row for one captured frame, or None when it is not a TCP segment with payload on PORTs."""
-    if addr[2] == PACKET_OUTGOING:
+    # Every segment on lo is seen twice: as it leaves its sender (stamped inside the sender's
+    # send call, before anything receives it) and as it arrives. The arriving copy is stamped
+    # only after the receiver's TCP processing, which includes waking the receiving process (on
+    # a virtual machine that can take milliseconds): that time is the receiver's, not the sender's.
+    if addr[2] != PACKET_OUTGOING:
+        return None
+    if len(data) < 34 or struct.unpack("!H", data[12:14])[0] != ETH_P_IP:
         return None
     ip = data[14:]
     if len(ip) < 20 or ip[9] != 6:

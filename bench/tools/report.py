@@ -122,9 +122,10 @@ def main():
         wire_ok = st.get("wire_capture") == "ok"
         if wire_ok:
             out.append("on the wire = the proxy's own delay per stream, from the kernel's timestamps of the TCP segments on "
-                       "`lo`: (proxy → client segment with the first `data:`) − (upstream → proxy segment with the first "
-                       "`data:`); and the request's way in: (proxy → upstream POST) − (client → proxy POST). Unlike the "
-                       "difference of two TTFT percentiles it does not carry the upstream timer's jitter.\n")
+                       "`lo`, each stamped as its sender hands it to `lo`: (proxy → client segment with the first `data:`) − "
+                       "(upstream → proxy segment with the first `data:`); and the request's way in: (proxy → upstream POST) "
+                       "− (client → proxy POST). Unlike the difference of two TTFT percentiles it does not carry the "
+                       "upstream timer's jitter, and it includes waking the proxy but not waking the client.\n")
         else:
             out.append(f"(no segment timestamps: {st.get('wire_capture')}; the added TTFT is only the difference of percentiles)\n")
         out.append("| target | streams ok | TTFT p50 µs | TTFT p99 µs | added TTFT p50 µs | added TTFT p99 µs | on the wire: added to first data p50 / p99 / max µs | on the wire: request in p50 / p99 µs | event lag p50 / p99 / max µs | token gap p1 / p50 / p99 ms | bunched |")

@@ -20,7 +20,7 @@ with `data: [DONE]`.
 
 With "upstream_port" in the spec (the port the proxies stream from) it also runs lo_capture.py
 (root only) and measures, per stream, the proxy's own delay from the kernel's timestamps of the
-segments on `lo`: wire_added_ttft = (proxy -> client segment carrying the first `data:`) -
+segments on `lo` (each stamped as its sender hands it to `lo`): wire_added_ttft = (proxy -> client segment carrying the first `data:`) -
 (upstream -> proxy segment carrying the first `data:`), and request_forward = (proxy -> upstream
 POST) - (client -> proxy POST). These do not depend on the upstream's timer jitter, which the
 difference of two TTFT percentiles does. The capture reads its queue only between streams (it is
@@ -222,10 +222,19 @@ def run(holder):
             conns[t["name"]].sock = None
     def drain_capture():
         """Between streams, never during one: the capture reads its queue only when told."""
-        if capture is not None:
+        nonlocal capture, capture_note
+        if capture is None:
+            return
+        try:
             capture.stdin.write("drain\n")
             capture.stdin.flush()
-            capture.stderr.readline()
+            if capture.stderr.readline().strip() != "drained":
+                raise OSError("it stopped answering")
+        except OSError as e:
+            capture_note = f"lo_capture.py failed mid-run: {e}"
+            capture.kill()
+            capture.wait()
+            capture = None
 
     # The context switches during the timed streams: which other task's run (a kernel thread's,
     # say) fell into a stream's relay window.
@@ -324,7 +333,7 @@ def run(holder):
         ref_offsets = [pct(col, 50) for col in cols]
 
     out = {"streams": n, "reference": ref, "reference_events_per_stream": ref_count, "wire_capture": capture_note, **capture_counts,
-           "cpu_trace": trace.note if capture is not None else "not asked for", "intrusion_us": cpu_trace.INTRUSION_NS // 1000,
+           "cpu_trace": trace.note if trace.note != "not started" else "not asked for", "intrusion_us": cpu_trace.INTRUSION_NS // 1000,
            "late_us": cpu_trace.LATE_NS // 1000,
            "reference_offsets_ms": [round(x / 1000, 2) for x in ref_offsets], "targets": {}}
     failed = False
