@@ -3,7 +3,7 @@
 #   1. unit + integration tests (Release),
 #   2. the same under AddressSanitizer + UndefinedBehaviorSanitizer (Debug),
 #   3. end-to-end tests with the official `openai` npm SDK against the real binaries,
-#   4. a smoke run of the benchmarks (spillway, nginx, HAProxy; microbenchmarks), so they never rot.
+#   4. a smoke run of the benchmarks (every suite: spillway, nginx, HAProxy; microbenchmarks), so they never rot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SPILLWAY_SETUP_BENCH=1 scripts/setup.sh
@@ -24,5 +24,7 @@ SPILLWAY_BIN="$PWD/build/release/bin/spillway" SPILLWAY_MOCK_BIN="$PWD/build/rel
 
 echo "== benchmark smoke run (checks that it runs, not how fast)"
 python3 -m unittest discover -s bench/tools -p 'test_*.py'
-bench/run.sh --smoke --no-build
+# every suite once, briefly (throughput, latency, streaming with its segment capture and scheduler
+# trace, memory), and the plots; Portkey's gateway is left to the full runs
+bench/run-all.sh --smoke --no-build --no-portkey
 build/release/bin/bench_hot_path --benchmark_min_time=0.01
