@@ -9,7 +9,7 @@ packages=(
   nodejs npm curl ca-certificates openssl
   chromium   # the dashboard test renders the admin page in headless Chromium
 )
-[ "${SPILLWAY_SETUP_BENCH:-0}" = 1 ] && packages+=(wrk nginx-light haproxy gnuplot-nox)
+[ "${SPILLWAY_SETUP_BENCH:-0}" = 1 ] && packages+=(wrk nginx-light haproxy gnuplot-nox jq python3 iproute2 procps)
 
 missing=()
 for p in "${packages[@]}"; do
