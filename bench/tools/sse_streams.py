@@ -220,6 +220,7 @@ def run(holder):
         except Exception as e:  # noqa: BLE001 - reported, not fatal for the warm-up
             res[t["name"]]["first_error"] = f"warm-up: {e}"
             conns[t["name"]].sock = None
+
     def drain_capture():
         """Between streams, never during one: the capture reads its queue only when told."""
         nonlocal capture, capture_note
