@@ -797,7 +797,7 @@ if has_suite streaming; then
     # upstream_port: sse_streams.py also times the segments on lo (kernel timestamps; root only).
     # own_pids: the processes being measured; any other task's run inside a stream's relay window
     # is reported as an intrusion (bench/tools/cpu_trace.py).
-    own_pids=""
+    own_pids="${pid_of[mock]}"   # the upstream, whether or not 'direct' is a target
     for t in "${target_list[@]}"; do own_pids+=" $(pids_of_target "$t")"; done
     own_pids_json="$(printf '%s\n' $own_pids | jq -s -c 'map(tonumber)')"
     jq -s -c --argjson n "$streams" --argjson up "$paced_port" --argjson own "$own_pids_json" \

@@ -16,8 +16,9 @@ segments are read only when the client asks, between streams, by a line on stdin
     EOF      drain, then write the rows and the kernel's counts, and exit
 Rows go to stdout at the end, one per TCP segment with payload to or from one of the PORTs:
     <kernel timestamp ns> <src port> <dst port> <P: payload starts with "POST"> <D: has "data:">
-and a last line "# packets <n> drops <n>" (the kernel's PACKET_STATISTICS: segments it could not
-queue because the buffer was full; they are missing from the rows).
+and a last line "# packets <n> drops <n>" (the kernel's PACKET_STATISTICS: frames seen on lo, both
+copies of every segment and other traffic included, and those it could not queue because the
+buffer was full, which are missing from the rows).
 
 Usage: lo_capture.py PORT [PORT ...]
 Prints "ready" on stderr once capturing. Exit 3 when the capture socket cannot be opened
@@ -52,9 +53,10 @@ def open_capture():
 def row_of(data, anc, addr, ports):
     """The row for one captured frame, or None when it is not a TCP segment with payload on PORTs."""
     # Every segment on lo is seen twice: as it leaves its sender (stamped inside the sender's
-    # send call, before anything receives it) and as it arrives. The arriving copy is stamped
-    # only after the receiver's TCP processing, which includes waking the receiving process (on
-    # a virtual machine that can take milliseconds): that time is the receiver's, not the sender's.
+    # send call, before anything receives it) and as it arrives. Measured on the benchmark's
+    # machine, the arriving copy's stamp came after the receiving socket's processing of it,
+    # which wakes the receiving process (on that virtual machine, once in a while, milliseconds
+    # later): that time is the receiver's, not the sender's.
     if addr[2] != PACKET_OUTGOING:
         return None
     if len(data) < 34 or struct.unpack("!H", data[12:14])[0] != ETH_P_IP:

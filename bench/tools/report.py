@@ -149,12 +149,13 @@ def main():
             out.append("\nWhat held streams up, from the kernel's own record of the CPUs during the streams (tracefs: "
                        "context switches, wake-ups of the measured threads, IPIs, timer ticks; read after the streams, "
                        "bench/tools/cpu_trace.py). A stream counts as held up when, between the upstream's first event "
-                       f"and the proxy's: another task (not the proxy, the mock or the client) ran ≥ {st.get('intrusion_us')} µs "
-                       f"on a CPU (`its name`); a measured thread woken onto an idle CPU ran only ≥ {st.get('late_us')} µs "
-                       "later (`idle CPU ran late`: its virtual CPU was not running); or a CPU sent the other an IPI "
-                       f"(waking a task there) and recorded nothing until its own timer tick ≥ {st.get('late_us')} µs later "
-                       "(`CPU stalled after an IPI until its next tick`: the hypervisor ran the other virtual CPU and "
-                       "left this one waiting). None of these is the proxy's own work.\n")
+                       f"and the proxy's: while a measured thread waited to run, another task (not the proxy, the mock "
+                       f"or the client) ran ≥ {st.get('intrusion_us')} µs on a CPU (`its name`); a measured thread woken "
+                       f"onto an idle CPU ran there only ≥ {st.get('late_us')} µs later (`idle CPU ran late`: its virtual "
+                       "CPU was not running); or a busy CPU sent the other an IPI and recorded nothing until its own timer "
+                       f"tick ≥ {st.get('late_us')} µs later (`CPU stalled after an IPI until its next tick`: the hypervisor "
+                       "left it waiting, or one task ran that long without a pause; the trace cannot tell these apart). "
+                       "The verdict is on all streams; the last columns leave the held-up ones out.\n")
             out.append("| target | streams held up | by (streams) | on the wire, the other streams: added to first data p50 / p99 / max µs | request in, streams not held up then: p50 / p99 µs |")
             out.append("|---|---:|---|---:|---:|")
             for name, w in traced.items():
@@ -165,7 +166,11 @@ def main():
                 cf_s = f"{f(cf['p50'])} / {f(cf['p99'])} ({cf['n']} streams)" if cf else "–"
                 out.append(f"| {name} | {w['intruded']} of {w['n']} | {by} | {clear_s} | {cf_s} |")
         elif wire_ok:
-            out.append(f"\n(no scheduler trace: {st.get('cpu_trace')})\n")
+            out.append(f"\n(what held streams up is not named: {st.get('cpu_trace')})\n")
+        if wire_ok and st.get("frames_dropped"):
+            out.append(f"\n**The capture lost {st['frames_dropped']:,} of {st.get('frames_seen', 0):,} frames** (its socket "
+                       "buffer was full): a stream whose first `data:` segment was lost is timed on a later one, so the "
+                       "on-the-wire figures above are not reliable in this run.\n")
         sp = tg.get("spillway")
         if sp and sp.get("added_ttft_us"):
             # Judged on the segment timestamps when there are some (exact, per stream); else on the

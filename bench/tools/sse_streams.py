@@ -244,9 +244,9 @@ def run(holder):
         own.add(capture.pid)
     own_tids = cpu_trace.threads_of(own)
     trace = cpu_trace.SwitchTrace()
+    holder["trace"] = trace   # before start(): a SIGTERM during it still removes the instance
     if capture is not None:
         trace.start(own_tids)
-    holder["trace"] = trace
     for i in range(n):
         for t in targets:
             r = res[t["name"]]
@@ -276,12 +276,17 @@ def run(holder):
     wire = {t["name"]: {"added_ttft": [], "forward": [], "clear_ttft": [], "clear_forward": [], "intruded": 0, "intruders": {}}
             for t in targets}
     if capture is not None:
-        out, _ = capture.communicate(timeout=60)
+        try:
+            out, _ = capture.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            capture.kill()
+            out, _ = capture.communicate()
+            capture_note = "lo_capture.py did not finish within 60 s: its rows are incomplete"
         rows = []
         for ln in out.splitlines():
             if ln.startswith("# packets"):
                 _, _, packets, _, drops = ln.split()
-                capture_counts = {"frames_queued": int(packets), "frames_dropped": int(drops)}
+                capture_counts = {"frames_seen": int(packets), "frames_dropped": int(drops)}
                 continue
             ts, sp, dp, post, data = ln.split()
             rows.append((int(ts), int(sp), int(dp), post == "1", data == "1"))
