@@ -293,7 +293,20 @@ awaitable<void> read_head_into(any_stream* stream, beast::flat_buffer* buffer,
     out->done = true;
 }
 
-using ReadUntil = WriteAll;  // the same loopback pair
+class ReadUntil : public WriteAll {  // the same loopback pair
+protected:
+    // The peer sends `sent` and closes its side; reads a response head from our end.
+    read_outcome read_head_after_peer_closes(std::string_view sent, bhttp::response_parser<bhttp::string_body>& parser) {
+        any_stream stream = connect(false);
+        if (!sent.empty()) net::write(peer_, net::buffer(sent));
+        peer_.shutdown(tcp::socket::shutdown_send);
+        beast::flat_buffer buffer;
+        read_outcome out;
+        net::co_spawn(io_, read_head_into(&stream, &buffer, &parser, &out), rethrow);
+        io_.run_for(10s);
+        return out;
+    }
+};
 
 TEST_F(ReadUntil, ReadsUntilEnoughAndLeavesTheRestBuffered) {
     any_stream stream = connect(false);
@@ -316,27 +329,16 @@ TEST_F(ReadUntil, ReadsUntilEnoughAndLeavesTheRestBuffered) {
 // A kept-alive connection the upstream had closed: end_of_stream, which the proxy takes for a
 // stale connection and retries on a fresh one.
 TEST_F(ReadUntil, PeerClosingBeforeAnyByteIsEndOfStream) {
-    any_stream stream = connect(false);
-    peer_.shutdown(tcp::socket::shutdown_send);
-    beast::flat_buffer buffer;
     bhttp::response_parser<bhttp::string_body> parser;
-    read_outcome out;
-    net::co_spawn(io_, read_head_into(&stream, &buffer, &parser, &out), rethrow);
-    io_.run_for(10s);
+    const read_outcome out = read_head_after_peer_closes("", parser);
     ASSERT_TRUE(out.done);
     EXPECT_EQ(out.ec, bhttp::error::end_of_stream) << out.ec.message();
     EXPECT_EQ(out.read, 0u);
 }
 
 TEST_F(ReadUntil, PeerClosingInsideTheHeadIsPartialMessage) {
-    any_stream stream = connect(false);
-    net::write(peer_, net::buffer(std::string_view("HTTP/1.1 200 OK\r\nContent-Le")));
-    peer_.shutdown(tcp::socket::shutdown_send);
-    beast::flat_buffer buffer;
     bhttp::response_parser<bhttp::string_body> parser;
-    read_outcome out;
-    net::co_spawn(io_, read_head_into(&stream, &buffer, &parser, &out), rethrow);
-    io_.run_for(10s);
+    const read_outcome out = read_head_after_peer_closes("HTTP/1.1 200 OK\r\nContent-Le", parser);
     ASSERT_TRUE(out.done);
     EXPECT_EQ(out.ec, bhttp::error::partial_message) << out.ec.message();
     EXPECT_FALSE(parser.is_header_done());
