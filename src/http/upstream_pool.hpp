@@ -4,16 +4,12 @@
 #pragma once
 
 #include "core/net.hpp"
+#include "http/answer_parser.hpp"
 #include "http/any_stream.hpp"
-#include "http/small_blocks.hpp"
-
-#include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/parser.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -30,19 +26,15 @@ struct upstream_target {
     std::size_t max_idle = 256;
 };
 
-// An upstream's answer, read with its body relayed piece by piece; its header fields live in
-// recycled blocks (small_blocks.hpp).
-using response_parser = boost::beast::http::response_parser<boost::beast::http::buffer_body, message_allocator<char>>;
-
 struct upstream_connection {
     // The buffer starts large: Beast reads at most the buffer's free capacity, and a 512-byte
     // default would take several reads (and syscalls) for one small answer.
     upstream_connection(tcp::socket s, ssl::context* tls) : stream(std::move(s), tls) { buffer.reserve(16 * 1024); }
     any_stream stream;
     beast::flat_buffer buffer;
-    // The answer being read. It lives here rather than in the proxy's coroutine frame, which it
-    // would push past the sizes malloc serves from its fast per-thread cache.
-    std::optional<response_parser> parser;
+    // The answer being read, its body relayed piece by piece. It lives here rather than in the
+    // proxy's coroutine frame, and keeps its memory from one answer to the next.
+    answer_parser parser;
     // True once it has carried an exchange: a failure before the first response byte on such a
     // connection is most likely the server having closed it while idle, not a broken upstream.
     bool reused = false;

@@ -1,11 +1,13 @@
 // The few header values spillway acts on, found in one pass over a message's fields. Each
-// by-name lookup in Beast's fields is a case-insensitive tree search; a request needs three on
-// the way in and an answer five on the way out, so they are gathered while walking the list once.
+// by-name lookup is a case-insensitive search; a request needs three on the way in and an
+// answer five on the way out, so they are gathered while walking the list once.
 // The views point into the fields and live as long as the message.
 #pragma once
 
+#include "http/answer_parser.hpp"
 #include "http/small_blocks.hpp"
 
+#include <span>
 #include <string_view>
 
 namespace spillway::proxy {
@@ -26,6 +28,6 @@ struct answer_headers {
     std::string_view remaining_requests;  // x-ratelimit-remaining-requests
     std::string_view content_type;        // Content-Type
 };
-answer_headers scan_answer_headers(const http::fields& fields);
+answer_headers scan_answer_headers(std::span<const http::head_field> fields);
 
 }  // namespace spillway::proxy

@@ -15,7 +15,6 @@
 #include "proxy/upstream_request.hpp"
 
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/container/small_vector.hpp>
 #include <boost/container/static_vector.hpp>
@@ -87,8 +86,8 @@ struct relay_space {
 static_assert(sizeof(relay_space) <= http::relay_block_bytes && std::is_trivially_destructible_v<relay_space>);
 
 // A connection may serve again only after a complete final answer with nothing left over.
-bool reusable(const http::response_parser& parser, const http::upstream_connection& conn) {
-    return parser.is_done() && parser.keep_alive() && parser.get().result_int() >= 200 && conn.buffer.size() == 0;
+bool reusable(const http::answer_parser& parser, const http::upstream_connection& conn) {
+    return parser.is_done() && parser.keep_alive() && parser.status() >= 200 && conn.buffer.size() == 0;
 }
 
 // The failure looks like a kept-alive connection the server had already closed.
@@ -99,16 +98,16 @@ bool looks_stale(const error_code& ec) {
 
 // Reads a retried answer's body away, up to max_discard_bytes; true if the connection may
 // serve again. A coroutine of its own, so that its buffer is not part of every attempt's frame.
-awaitable<bool> discard_body(http::upstream_connection& conn, http::response_parser& parser) {
+awaitable<bool> discard_body(http::upstream_connection& conn, http::answer_parser& parser) {
     std::array<char, 4096> sink;
     std::size_t discarded = 0;
     error_code ec;
     while (!parser.is_done() && !ec && discarded < max_discard_bytes) {
-        parser.get().body().data = sink.data();
-        parser.get().body().size = sink.size();
-        auto [e, n] = co_await bhttp::async_read_some(conn.stream, conn.buffer, parser, use_nothrow);
-        ec = e == bhttp::error::need_buffer ? error_code{} : e;
-        discarded += sink.size() - parser.get().body().size;
+        parser.body() = {sink.data(), sink.size()};
+        std::tie(ec, std::ignore) = co_await http::read_until(
+            conn.stream, conn.buffer, parser, [&](const auto& p) { return p.is_done() || p.body().size == 0; });
+        if (ec == bhttp::error::need_buffer) ec = {};
+        discarded += sink.size() - parser.body().size;
     }
     co_return reusable(parser, conn);
 }
@@ -126,12 +125,10 @@ awaitable<std::tuple<error_code, std::size_t, bool>> read_answer_head(http::hang
     error_code ec;
     std::size_t n = 0;
     do {
-        conn.parser.emplace();
-        conn.parser->body_limit(boost::none);  // the client chose to ask; sizes are bounded by the deadline
-        std::tie(ec, n) = co_await http::read_until(conn.stream, conn.buffer, *conn.parser,
+        conn.parser.reset();  // no body limit: the client chose to ask, and the deadline bounds it
+        std::tie(ec, n) = co_await http::read_until(conn.stream, conn.buffer, conn.parser,
                                                     [](const auto& p) { return p.is_header_done(); });
-    } while (!ec && !watched.client_gone() && conn.parser->get().result_int() / 100 == 1 &&
-             conn.parser->get().result_int() != 101);
+    } while (!ec && !watched.client_gone() && conn.parser.status() / 100 == 1 && conn.parser.status() != 101);
     co_return std::tuple{ec, n, watched.client_gone()};
 }
 
@@ -534,7 +531,7 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
             result.answered = true;
             co_return result;
         }
-        if (!rec && parser->get().result_int() == 101) rec = bhttp::error::bad_version;  // no protocol switch here
+        if (!rec && parser.status() == 101) rec = bhttp::error::bad_version;  // no protocol switch here
         rec = conn->stream.tcp_layer().explain(rec);
         if (rec) {
             // A kept-alive connection closed by the upstream fails at once; one that fails after
@@ -544,9 +541,9 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
             result.record.why = classify_io_error(rec);
             co_return result;
         }
-        unsigned status = parser->get().result_int();
+        unsigned status = parser.status();
         result.record.status = status;
-        const answer_headers answer = scan_answer_headers(parser->get());
+        const answer_headers answer = scan_answer_headers(parser.fields());
         upstream_signals signals = read_signals(answer);
         result.record.retry_after = signals.retry_after;
         result.record.ttfb = clock_.now() - sent_at;
@@ -557,11 +554,11 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
             // Bounded by the connect timeout too: a stalled error body must not hold up the failover.
             conn->stream.tcp_layer().expires_after(
                 std::min<std::chrono::nanoseconds>(ctx.snap.config->routing.connect_timeout, remaining(ctx.deadline, clock_)));
-            if (co_await discard_body(*conn, *parser)) pool.release(std::move(conn));
+            if (co_await discard_body(*conn, parser)) pool.release(std::move(conn));
             co_return result;
         }
         attempt_result relayed =
-            co_await relay(ctx, target, std::move(conn), *parser, answer.content_type.starts_with("text/event-stream"));
+            co_await relay(ctx, target, std::move(conn), parser, answer.content_type.starts_with("text/event-stream"));
         relayed.record.ttfb = result.record.ttfb;
         relayed.record.retry_after = result.record.retry_after;
         co_return relayed;
@@ -580,12 +577,11 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
                                                    bool event_stream) {
     attempt_result result;
     result.record.target = target.id;
-    result.record.status = parser.get().result_int();
+    result.record.status = parser.status();
     const auto write_timeout = ctx.snap.config->limits.idle_timeout;
 
     // The client's head is written in one pass from the parsed upstream header (no field is
     // copied or changed): the upstream's fields minus hop-by-hop ones, then spillway's own.
-    const auto& msg = parser.get();
     // Framing: the upstream's, except that a body delimited by the connection's end becomes
     // chunked, and an HTTP/1.0 client gets raw bytes and a close instead of chunks.
     const unsigned version = ctx.req.version();
@@ -599,9 +595,9 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
     const auto pool = pool_headroom(ctx);
     std::string head;
     head.reserve(1024);
-    http::wire::append_status_line(version, msg.result_int(), msg.reason(), head);
+    http::wire::append_status_line(version, parser.status(), parser.reason(), head);
     append_client_response_fields(
-        msg,
+        parser.fields(),
         {chunked == upstream_chunked ? std::string_view{} : std::string_view{"transfer-encoding"},
          pool.tokens ? std::string_view{"x-ratelimit-remaining-tokens"} : std::string_view{},
          pool.requests ? std::string_view{"x-ratelimit-remaining-requests"} : std::string_view{}},
@@ -616,7 +612,7 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
     http::wire::append_field("x-spillway-request-id", ctx.rec.id, head);
     head.append(http::wire::crlf);
 
-    auto& body = parser.get().body();
+    auto& body = parser.body();
     http::scratch_block<http::relay_block_bytes> block;
     relay_space& space = *new (block.data()) relay_space;
     auto& chunk = space.chunk;

@@ -15,8 +15,6 @@
 #include "quota/estimate.hpp"
 #include "routing/balanced_router.hpp"
 
-#include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/parser.hpp>
 
 #include <memory>
 #include <optional>
@@ -58,7 +56,7 @@ private:
     awaitable<bool> forward(request_context& ctx);
     awaitable<attempt_result> attempt(request_context& ctx, const routing::target& target);
     quota::remaining_estimate pool_headroom(request_context& ctx);
-    using upstream_parser = http::response_parser;
+    using upstream_parser = http::answer_parser;
     awaitable<attempt_result> relay(request_context& ctx, const routing::target& target,
                                     http::connection_ptr conn, upstream_parser& parser, bool event_stream);
     awaitable<bool> answer_exhausted(request_context& ctx);

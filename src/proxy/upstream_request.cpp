@@ -1,5 +1,6 @@
 #include "proxy/upstream_request.hpp"
 
+#include "http/field_name.hpp"
 #include "http/wire.hpp"
 
 #include <boost/beast/core/string.hpp>
@@ -31,19 +32,23 @@ bool is_hop_by_hop(bhttp::field f) {
     }
 }
 
-// Every field of every message passes these tests, and nearly all fail them: the sizes and the
-// first letter are compared inline before a call to Beast's case-insensitive comparison.
-bool first_letter_matches(std::string_view s, std::string_view prefix) {
-    return (s[0] | 0x20) == (prefix[0] | 0x20);  // prefix starts with a letter
-}
+using http::name_is;
+using http::name_starts_with;
 
-bool starts_with_nocase(std::string_view s, std::string_view prefix) {
-    return s.size() >= prefix.size() && first_letter_matches(s, prefix) &&
-           boost::beast::iequals(s.substr(0, prefix.size()), prefix);
-}
-
-bool equals_nocase(std::string_view s, std::string_view name) {
-    return s.size() == name.size() && !s.empty() && first_letter_matches(s, name) && boost::beast::iequals(s, name);
+// A response's connection-scoped fields (RFC 9110 §7.6.1), by name, sizes first. Content-Length
+// and Transfer-Encoding are not among them: the relay keeps the upstream's framing.
+bool is_connection_scoped(std::string_view name) {
+    switch (name.size()) {
+        case 2: return name_is(name, "te");
+        case 4: return name_is(name, "host");
+        case 6: return name_is(name, "expect");
+        case 7: return name_is(name, "trailer") || name_is(name, "upgrade");
+        case 10: return name_is(name, "connection") || name_is(name, "keep-alive");
+        case 16: return name_is(name, "proxy-connection");
+        case 18: return name_is(name, "proxy-authenticate");
+        case 19: return name_is(name, "proxy-authorization");
+        default: return false;
+    }
 }
 
 // Whether `name` is one of the comma-separated tokens of the Connection header: such headers
@@ -107,7 +112,7 @@ void append_forwarded_request_headers(const http::fields& from, std::string& out
         bhttp::field id = f.name();
         if (is_hop_by_hop(id) || id == bhttp::field::authorization) continue;
         std::string_view name = f.name_string();
-        if (equals_nocase(name, "api-key") || starts_with_nocase(name, "x-spillway-")) continue;
+        if (name_is(name, "api-key") || name_starts_with(name, "x-spillway-")) continue;
         if (!connection.empty() && named_in_connection(connection, name)) continue;
         http::wire::append_field(name, f.value(), out);
     }
@@ -149,20 +154,21 @@ std::string upstream_request_head(const upstream_wire& wire, operation op, const
     return head;
 }
 
-void append_client_response_fields(const http::fields& upstream, std::initializer_list<std::string_view> replaced,
-                                   std::string& out) {
-    std::string_view connection = upstream[bhttp::field::connection];
+void append_client_response_fields(std::span<const http::head_field> upstream,
+                                   std::initializer_list<std::string_view> replaced, std::string& out) {
+    std::string_view connection;
+    for (const auto& f : upstream)
+        if (name_is(f.name, "connection")) {
+            connection = f.value;
+            break;
+        }
     for (const auto& f : upstream) {
-        bhttp::field id = f.name();
-        bool framing = id == bhttp::field::content_length || id == bhttp::field::transfer_encoding;
-        if (is_hop_by_hop(id) && !framing) continue;
-        std::string_view name = f.name_string();
-        if (starts_with_nocase(name, "x-spillway-")) continue;
-        if (!connection.empty() && named_in_connection(connection, name)) continue;
+        if (is_connection_scoped(f.name) || name_starts_with(f.name, "x-spillway-")) continue;
+        if (!connection.empty() && named_in_connection(connection, f.name)) continue;
         bool is_replaced = false;
-        for (std::string_view r : replaced) is_replaced = is_replaced || equals_nocase(name, r);
+        for (std::string_view r : replaced) is_replaced = is_replaced || name_is(f.name, r);
         if (is_replaced) continue;
-        http::wire::append_field(name, f.value(), out);
+        http::wire::append_field(f.name, f.value, out);
     }
 }
 

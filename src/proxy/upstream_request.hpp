@@ -4,6 +4,7 @@
 #pragma once
 
 #include "config/config.hpp"
+#include "http/answer_parser.hpp"
 #include "http/small_blocks.hpp"
 #include "proxy/api_route.hpp"
 
@@ -11,6 +12,7 @@
 
 #include <array>
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -54,9 +56,10 @@ std::string upstream_request_head(const upstream_wire& wire, operation op, const
 // Appends the upstream response's fields for the client as "Name: value\r\n" lines, in one pass
 // with no change to the parsed message: without connection-scoped headers (Connection and what
 // it names, Keep-Alive, Proxy-*, TE, Trailer, Upgrade), without x-spillway-* (spillway writes
-// its own), and without the names in `replaced`. Content-Length and Transfer-Encoding stay
-// unless replaced: the relay keeps the upstream's framing, so they still describe the body.
-void append_client_response_fields(const http::fields& upstream,
+// its own), and without the names in `replaced` (lowercase). Content-Length and
+// Transfer-Encoding stay unless replaced: the relay keeps the upstream's framing, so they
+// still describe the body.
+void append_client_response_fields(std::span<const http::head_field> upstream,
                                    std::initializer_list<std::string_view> replaced, std::string& out);
 
 }  // namespace spillway::proxy

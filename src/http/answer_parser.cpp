@@ -1,0 +1,374 @@
+#include "http/answer_parser.hpp"
+
+#include "http/field_name.hpp"
+
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <limits>
+
+namespace spillway::http {
+
+namespace {
+
+using boost::beast::http::error;
+
+// A chunk's size line (with any extensions) and the trailer are bounded like the head.
+constexpr std::size_t max_chunk_line = 4096;
+
+// What each byte may be: part of a field name (RFC 9110 tchar), of a field value or reason
+// phrase (VCHAR, SP, HTAB, obs-text), or neither.
+constexpr unsigned char token_char = 1;
+constexpr unsigned char value_char = 2;
+
+constexpr std::array<unsigned char, 256> make_char_classes() {
+    std::array<unsigned char, 256> t{};
+    for (int c = 0; c < 256; ++c) {
+        bool vchar = (c > 0x20 && c < 0x7f) || c >= 0x80;
+        if (vchar || c == ' ' || c == '\t') t[c] |= value_char;
+        bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        if (alnum || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos)
+            t[c] |= token_char;
+    }
+    return t;
+}
+constexpr std::array<unsigned char, 256> char_classes = make_char_classes();
+
+bool all_of_class(std::string_view s, unsigned char cls) {
+    for (unsigned char c : s)
+        if (!(char_classes[c] & cls)) return false;
+    return true;
+}
+
+bool is_ows(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
+    while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
+    return s;
+}
+
+bool digit(char c) { return c >= '0' && c <= '9'; }
+
+// Calls each(token) for the comma-separated tokens of a list-valued field.
+template <class Each>
+void for_each_token(std::string_view list, Each each) {
+    while (!list.empty()) {
+        auto comma = list.find(',');
+        std::string_view token = trim(list.substr(0, comma));
+        if (!token.empty()) each(token);
+        if (comma == std::string_view::npos) break;
+        list.remove_prefix(comma + 1);
+    }
+}
+
+// The end of the line that starts at `from`: the index of its '\n', npos when it has not all
+// arrived. A '\n' without the '\r' before it is an error.
+std::size_t line_end(std::string_view in, std::size_t from, error_code& ec) {
+    if (from >= in.size()) return std::string_view::npos;
+    const void* nl = std::memchr(in.data() + from, '\n', in.size() - from);
+    if (!nl) return std::string_view::npos;
+    std::size_t at = static_cast<std::size_t>(static_cast<const char*>(nl) - in.data());
+    if (at == from || in[at - 1] != '\r') ec = error::bad_line_ending;
+    return at;
+}
+
+// The end of a field value or reason phrase that starts at `from`: the index of the CR of its
+// CRLF, npos when it has not all arrived. Every byte is checked on the way (HTAB, SP, VCHAR and
+// obs-text are allowed), eight at a time for a control character (below 0x20, or DEL); only a
+// word that has one is looked at byte by byte.
+std::size_t line_value_end(std::string_view in, std::size_t from, error_code& ec) {
+    constexpr std::uint64_t ones = 0x0101010101010101ull;
+    constexpr std::uint64_t highs = 0x8080808080808080ull;
+    std::size_t i = from;
+    for (;;) {
+        for (; i + 8 <= in.size(); i += 8) {
+            std::uint64_t word;
+            std::memcpy(&word, in.data() + i, 8);
+            const std::uint64_t below_space = (word - ones * 0x20) & ~word & highs;
+            const std::uint64_t del = word ^ (ones * 0x7f);
+            if (below_space | ((del - ones) & ~del & highs)) break;
+        }
+        while (i < in.size() && static_cast<unsigned char>(in[i]) >= 0x20 && in[i] != 0x7f) ++i;
+        if (i == in.size()) return std::string_view::npos;
+        if (in[i] == '\t') {
+            ++i;
+            continue;
+        }
+        if (in[i] == '\n') return ec = error::bad_line_ending, 0;
+        if (in[i] != '\r') return ec = error::bad_value, 0;
+        if (i + 1 == in.size()) return std::string_view::npos;
+        if (in[i + 1] != '\n') return ec = error::bad_value, 0;
+        return i;
+    }
+}
+
+}  // namespace
+
+void answer_parser::reset() {
+    state_ = state::head;
+    head_parsed_ = 0;
+    fields_at_.clear();
+    reason_at_ = reason_size_ = 0;
+    got_some_ = false;
+    head_.clear();
+    fields_.clear();
+    reason_ = {};
+    status_ = 0;
+    version_ = 11;
+    chunked_ = transfer_encoded_ = connection_close_ = connection_keep_alive_ = keep_alive_ = false;
+    content_length_.reset();
+    left_ = 0;
+    trailer_bytes_ = 0;
+    window_ = {};
+}
+
+std::string_view answer_parser::operator[](std::string_view name) const noexcept {
+    for (const auto& f : fields_)
+        if (f.name.size() == name.size() && boost::beast::iequals(f.name, name)) return f.value;
+    return {};
+}
+
+std::size_t answer_parser::put(net::const_buffer buffer, error_code& ec) {
+    ec = {};
+    const std::string_view in(static_cast<const char*>(buffer.data()), buffer.size());
+    if (!in.empty()) got_some_ = true;
+    // The head ends a call, as with Beast: the caller looks at it before any body is read.
+    if (state_ == state::head) return put_head(in, ec);
+
+    std::size_t used = 0;
+    while (!ec && state_ != state::done) {
+        const std::size_t avail = in.size() - used;
+        const char* p = in.data() + used;
+        switch (state_) {
+            case state::length_body:
+            case state::chunk_data:
+            case state::eof_body: {
+                if (avail == 0) return ec = error::need_more, used;
+                if (window_.size == 0) {
+                    if (used == 0) ec = error::need_buffer;  // only when it could do nothing
+                    return used;
+                }
+                if (state_ == state::eof_body) {
+                    std::uint64_t unbounded = std::numeric_limits<std::uint64_t>::max();
+                    used += copy_body(p, avail, unbounded);
+                    break;
+                }
+                used += copy_body(p, avail, left_);
+                if (left_ == 0) state_ = state_ == state::length_body ? state::done : state::chunk_crlf;
+                break;
+            }
+            case state::chunk_crlf:
+                if (avail < 2) return ec = error::need_more, used;
+                if (p[0] != '\r' || p[1] != '\n') return ec = error::bad_chunk, used;
+                used += 2;
+                state_ = state::chunk_size;
+                break;
+            case state::chunk_size: {
+                const std::size_t end = line_end(in, used, ec);
+                if (ec) return used;
+                if (end == std::string_view::npos) {
+                    if (avail > max_chunk_line) ec = error::bad_chunk;
+                    else ec = error::need_more;
+                    return used;
+                }
+                std::string_view line = in.substr(used, end - 1 - used);  // without CRLF
+                std::uint64_t size = 0;
+                std::size_t digits = 0;
+                for (; digits < line.size(); ++digits) {
+                    const char c = line[digits];
+                    unsigned v;
+                    if (digit(c)) v = static_cast<unsigned>(c - '0');
+                    else if (c >= 'a' && c <= 'f') v = static_cast<unsigned>(c - 'a' + 10);
+                    else if (c >= 'A' && c <= 'F') v = static_cast<unsigned>(c - 'A' + 10);
+                    else break;
+                    if (size >> 60) return ec = error::bad_chunk, used;  // would overflow
+                    size = size * 16 + v;
+                }
+                // After the size, only extensions: optional whitespace, then ';' and anything
+                // printable (they carry nothing spillway uses).
+                std::string_view ext = line.substr(digits);
+                while (!ext.empty() && is_ows(ext.front())) ext.remove_prefix(1);
+                if (digits == 0) return ec = error::bad_chunk, used;
+                if (!ext.empty() && (ext.front() != ';' || !all_of_class(ext, value_char)))
+                    return ec = error::bad_chunk_extension, used;
+                used = end + 1;
+                left_ = size;
+                state_ = size == 0 ? state::trailer : state::chunk_data;
+                break;
+            }
+            case state::trailer: {
+                const std::size_t end = line_end(in, used, ec);
+                if (ec) return used;
+                if (end == std::string_view::npos) {
+                    if (trailer_bytes_ + avail > header_limit_) ec = error::header_limit;
+                    else ec = error::need_more;
+                    return used;
+                }
+                const std::size_t length = end + 1 - used;
+                trailer_bytes_ += length;
+                if (trailer_bytes_ > header_limit_) return ec = error::header_limit, used;
+                used = end + 1;
+                if (length == 2) state_ = state::done;  // the blank line that ends the message
+                break;
+            }
+            case state::head:
+            case state::done:
+                break;
+        }
+    }
+    return used;
+}
+
+void answer_parser::put_eof(error_code& ec) {
+    ec = {};
+    if (state_ == state::eof_body) state_ = state::done;
+    if (state_ != state::done) ec = error::partial_message;
+}
+
+// Parses the head as far as it has arrived. Nothing is consumed until it is whole; then it is
+// copied into the parser, and the fields point into the copy.
+std::size_t answer_parser::put_head(std::string_view in, error_code& ec) {
+    if (head_parsed_ == 0) {
+        const std::size_t next = parse_status_line(in, ec);
+        if (ec) return 0;
+        if (next == std::string_view::npos) return ec = incomplete_head(in), 0;
+        head_parsed_ = next;
+    }
+    for (;;) {
+        const std::size_t at = head_parsed_;
+        if (at < in.size() && in[at] == '\r') {  // the blank line: the head is complete
+            if (at + 1 == in.size()) break;
+            if (in[at + 1] != '\n') return ec = error::bad_line_ending, 0;
+            const std::size_t head_size = at + 2;
+            if (head_size > header_limit_) return ec = error::header_limit, 0;
+            // Both framings at once is how responses are smuggled (RFC 9112 §6.3): refuse it.
+            if (transfer_encoded_ && content_length_) return ec = error::bad_transfer_encoding, 0;
+            keep_head(in, head_size);
+            begin_body();
+            return head_size;
+        }
+        const std::size_t next = parse_field_line(in, at, ec);
+        if (ec) return 0;
+        if (next == std::string_view::npos) break;
+        if (next > header_limit_) return ec = error::header_limit, 0;
+        head_parsed_ = next;
+    }
+    return ec = incomplete_head(in), 0;
+}
+
+error_code answer_parser::incomplete_head(std::string_view in) const {
+    return in.size() > header_limit_ ? error::header_limit : error::need_more;
+}
+
+void answer_parser::keep_head(std::string_view in, std::size_t head_size) {
+    head_.assign(in.data(), head_size);
+    auto view = [&](std::uint32_t at, std::uint32_t size) { return std::string_view(head_).substr(at, size); };
+    reason_ = view(reason_at_, reason_size_);
+    for (const auto& f : fields_at_) fields_.push_back({view(f.name_at, f.name_size), view(f.value_at, f.value_size)});
+}
+
+// "HTTP/1.1 200 OK\r\n"; the reason phrase may be empty, and so may the space before it.
+// Returns where the next line starts, npos when the line has not all arrived.
+std::size_t answer_parser::parse_status_line(std::string_view in, error_code& ec) {
+    constexpr std::string_view shape = "HTTP/#.# ###";  // '#': a digit
+    const std::size_t known = std::min(in.size(), shape.size());
+    for (std::size_t i = 0; i < known; ++i) {
+        const bool ok = shape[i] == '#' ? digit(in[i]) : in[i] == shape[i];
+        if (!ok) return ec = i < 9 ? error::bad_version : error::bad_status, 0;
+    }
+    if (known < shape.size()) return std::string_view::npos;
+    if (in[5] != '1') return ec = error::bad_version, 0;
+    version_ = in[7] == '0' ? 10 : 11;
+    if (in[9] == '0') return ec = error::bad_status, 0;
+    status_ = static_cast<unsigned>((in[9] - '0') * 100 + (in[10] - '0') * 10 + (in[11] - '0'));
+    std::size_t reason = 12;
+    if (in.size() > 12 && in[12] == ' ') reason = 13;
+    else if (in.size() > 12 && in[12] != '\r') return ec = error::bad_status, 0;
+    const std::size_t end = line_value_end(in, reason, ec);
+    if (ec == error::bad_value) ec = error::bad_reason;
+    if (ec || end == std::string_view::npos) return end;
+    reason_at_ = static_cast<std::uint32_t>(reason);
+    reason_size_ = static_cast<std::uint32_t>(end - reason);
+    return end + 2;
+}
+
+// One "Name: value\r\n" line at `at`; returns where the next line starts, npos when the line
+// has not all arrived.
+std::size_t answer_parser::parse_field_line(std::string_view in, std::size_t at, error_code& ec) {
+    if (at >= in.size()) return std::string_view::npos;
+    if (is_ows(in[at])) return ec = error::bad_obs_fold, 0;  // a folded continuation line
+    std::size_t colon = at;
+    while (colon < in.size() && (char_classes[static_cast<unsigned char>(in[colon])] & token_char)) ++colon;
+    if (colon == in.size()) return std::string_view::npos;
+    if (in[colon] == '\n') return ec = error::bad_line_ending, 0;
+    if (in[colon] != ':' || colon == at) return ec = error::bad_field, 0;
+    std::size_t value = colon + 1;
+    while (value < in.size() && is_ows(in[value])) ++value;
+    const std::size_t end = line_value_end(in, value, ec);
+    if (ec || end == std::string_view::npos) return end;
+    std::size_t value_last = end;
+    while (value_last > value && is_ows(in[value_last - 1])) --value_last;
+    const std::string_view name = in.substr(at, colon - at);
+    if ((ec = apply_framing(name, in.substr(value, value_last - value)))) return 0;
+    fields_at_.push_back({static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(colon - at),
+                          static_cast<std::uint32_t>(value), static_cast<std::uint32_t>(value_last - value)});
+    return end + 2;
+}
+
+// The fields that decide how the body is framed and whether the connection stays open.
+error_code answer_parser::apply_framing(std::string_view name, std::string_view value) {
+    if (name_is(name, "content-length")) {
+        std::uint64_t n = 0;
+        if (value.empty()) return error::bad_content_length;
+        for (char c : value) {
+            if (!digit(c) || n > (std::numeric_limits<std::uint64_t>::max() - 9) / 10) return error::bad_content_length;
+            n = n * 10 + static_cast<unsigned>(c - '0');
+        }
+        if (content_length_ && *content_length_ != n) return error::multiple_content_length;
+        content_length_ = n;
+    } else if (name_is(name, "transfer-encoding")) {
+        // chunked counts only as the last coding (RFC 9112 §6.3); the last field has the last one.
+        transfer_encoded_ = true;
+        chunked_ = false;
+        for_each_token(value, [&](std::string_view coding) { chunked_ = name_is(coding, "chunked"); });
+    } else if (name_is(name, "connection")) {
+        for_each_token(value, [&](std::string_view option) {
+            if (name_is(option, "close")) connection_close_ = true;
+            else if (name_is(option, "keep-alive")) connection_keep_alive_ = true;
+        });
+    }
+    return {};
+}
+
+// RFC 9112 §6.3 and §9.3: what follows the head and whether the connection can serve again.
+void answer_parser::begin_body() {
+    keep_alive_ = !connection_close_ && (version_ == 11 || connection_keep_alive_);
+    if (status_ / 100 == 1 || status_ == 204 || status_ == 304) {
+        chunked_ = false;  // these never have a body, whatever their fields say
+        state_ = state::done;
+    } else if (chunked_) {
+        state_ = state::chunk_size;
+    } else if (content_length_) {
+        left_ = *content_length_;
+        state_ = left_ ? state::length_body : state::done;
+    } else {
+        // Delimited by the connection's end (also any transfer coding other than chunked).
+        keep_alive_ = false;
+        state_ = state::eof_body;
+    }
+}
+
+std::size_t answer_parser::copy_body(const char* p, std::size_t n, std::uint64_t& left) {
+    const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>({n, left, window_.size}));
+    std::memcpy(window_.data, p, k);
+    window_.data += k;
+    window_.size -= k;
+    left -= k;
+    return k;
+}
+
+}  // namespace spillway::http

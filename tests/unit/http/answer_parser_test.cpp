@@ -1,0 +1,350 @@
+// Unit tests for http/answer_parser: an upstream answer's head, its framing (length, chunked,
+// the connection's end), the body window, and every malformed form it refuses.
+#include "http/answer_parser.hpp"
+
+#include "http/parse_buffered.hpp"
+
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/error.hpp>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <string_view>
+
+namespace spillway::http {
+namespace {
+
+using boost::beast::http::error;
+using namespace std::string_literals;
+
+// What reading one answer gave: the error that stopped it, its body, and whether it ended.
+struct read_result {
+    error_code ec;
+    std::string body;
+    bool done = false;
+};
+
+// Reads `wire` as the relay does: arriving `piece` bytes at a time into a flat buffer, parsed
+// with parse_buffered into a body window of `window` bytes; the connection ends after the last
+// byte when `then_eof`.
+read_result read_in_pieces(answer_parser& parser, std::string_view wire, std::size_t piece, std::size_t window,
+                           bool then_eof = false) {
+    read_result r;
+    boost::beast::flat_buffer buffer;
+    std::string block(window, '\0');
+    std::size_t fed = 0;
+    for (;;) {
+        parser.body() = {block.data(), block.size()};
+        r.ec = parse_buffered(parser, buffer, [&](const auto& p) {
+            return p.is_done() || (p.is_header_done() && p.body().size == 0);
+        });
+        if (r.ec == error::need_buffer) r.ec = {};
+        r.body.append(block.data(), block.size() - parser.body().size);
+        if (r.ec || parser.is_done()) break;
+        if (parser.is_header_done() && parser.body().size == 0) continue;  // window full: a new one
+        if (fed == wire.size()) {
+            if (then_eof) parser.put_eof(r.ec);
+            break;
+        }
+        const std::size_t n = std::min(piece, wire.size() - fed);
+        buffer.commit(boost::asio::buffer_copy(buffer.prepare(n), boost::asio::buffer(wire.data() + fed, n)));
+        fed += n;
+    }
+    r.done = parser.is_done();
+    return r;
+}
+
+// Parses a head alone (followed by nothing) and returns the error.
+error_code head_error(const std::string& head) {
+    answer_parser parser;
+    error_code ec;
+    parser.put(boost::asio::buffer(head), ec);
+    return ec;
+}
+
+constexpr std::string_view json_answer =
+    "HTTP/1.1 200 OK\r\n"
+    "Content-Type: application/json\r\n"
+    "x-ratelimit-remaining-tokens:   149212  \r\n"
+    "Empty:\r\n"
+    "Content-Length: 11\r\n"
+    "\r\n"
+    "{\"ok\":true}";
+
+TEST(AnswerParser, ReadsTheHeadAndALengthDelimitedBody) {
+    answer_parser parser;
+    auto r = read_in_pieces(parser, json_answer, 4096, 4096);
+    ASSERT_FALSE(r.ec) << r.ec.message();
+    EXPECT_TRUE(r.done);
+    EXPECT_EQ(r.body, "{\"ok\":true}");
+    EXPECT_EQ(parser.status(), 200u);
+    EXPECT_EQ(parser.reason(), "OK");
+    EXPECT_EQ(parser.version(), 11u);
+    ASSERT_EQ(parser.fields().size(), 4u);
+    EXPECT_EQ(parser.fields()[0].name, "Content-Type");
+    EXPECT_EQ(parser.fields()[0].value, "application/json");
+    EXPECT_EQ(parser.fields()[1].value, "149212") << "whitespace around a value is not part of it";
+    EXPECT_EQ(parser.fields()[2].value, "");
+    EXPECT_EQ(parser["CONTENT-length"], "11") << "lookups ignore case";
+    EXPECT_EQ(parser["missing"], "");
+    EXPECT_EQ(parser.content_length(), 11u);
+    EXPECT_FALSE(parser.chunked());
+    EXPECT_TRUE(parser.keep_alive());
+}
+
+TEST(AnswerParser, TheHeadEndsAPutAndIsKeptInTheParsersOwnMemory) {
+    answer_parser parser;
+    std::string wire(json_answer);
+    error_code ec;
+    const std::size_t used = parser.put(boost::asio::buffer(wire), ec);
+    ASSERT_FALSE(ec);
+    EXPECT_EQ(wire.substr(used), "{\"ok\":true}") << "the body is left for the next put";
+    wire.assign(wire.size(), 'x');  // the read buffer is reused: the fields must not point into it
+    EXPECT_EQ(parser["content-type"], "application/json");
+    EXPECT_EQ(parser.reason(), "OK");
+}
+
+// The same answer, split at every size of read and body window, parses to the same body.
+TEST(AnswerParser, AnyReadSizeAndAnyWindowGiveTheSameBody) {
+    const std::string chunked =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "19\r\ndata: {\"delta\":\"hello\"}\n\n\r\n"
+        "A;name=value;other\r\ndata: [DO]\r\n"
+        "3 ;x=\"q\"\r\nNE]\r\n"
+        "0\r\nx-trailer: 1\r\nx-other: 2\r\n\r\n";
+    const std::string expected = "data: {\"delta\":\"hello\"}\n\ndata: [DO]NE]";
+    for (std::size_t piece = 1; piece <= chunked.size(); ++piece) {
+        for (std::size_t window : {1u, 3u, 7u, 64u}) {
+            answer_parser parser;
+            auto r = read_in_pieces(parser, chunked, piece, window);
+            ASSERT_FALSE(r.ec) << "piece " << piece << " window " << window << ": " << r.ec.message();
+            ASSERT_TRUE(r.done) << "piece " << piece << " window " << window;
+            ASSERT_EQ(r.body, expected) << "piece " << piece << " window " << window;
+            EXPECT_TRUE(parser.chunked());
+            EXPECT_TRUE(parser.keep_alive());
+        }
+    }
+    for (std::size_t piece = 1; piece <= json_answer.size(); ++piece) {
+        answer_parser parser;
+        auto r = read_in_pieces(parser, json_answer, piece, 5);
+        ASSERT_FALSE(r.ec) << piece;
+        ASSERT_EQ(r.body, "{\"ok\":true}") << piece;
+    }
+}
+
+TEST(AnswerParser, AFullWindowAsksForAnotherBuffer) {
+    answer_parser parser;
+    std::string wire(json_answer);
+    error_code ec;
+    std::size_t used = parser.put(boost::asio::buffer(wire), ec);
+    char small[4];
+    parser.body() = {small, sizeof small};
+    used += parser.put(boost::asio::buffer(wire.data() + used, wire.size() - used), ec);
+    EXPECT_FALSE(ec);
+    EXPECT_EQ(parser.body().size, 0u);
+    EXPECT_EQ(std::string_view(small, 4), "{\"ok");
+    parser.put(boost::asio::buffer(wire.data() + used, wire.size() - used), ec);
+    EXPECT_EQ(ec, error::need_buffer);
+    EXPECT_FALSE(parser.is_done());
+}
+
+TEST(AnswerParser, ABodyWithoutLengthEndsWithTheConnection) {
+    const std::string wire = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end";
+    answer_parser parser;
+    auto r = read_in_pieces(parser, wire, 5, 64, /*then_eof=*/true);
+    ASSERT_FALSE(r.ec) << r.ec.message();
+    EXPECT_TRUE(r.done);
+    EXPECT_EQ(r.body, "until the end");
+    EXPECT_FALSE(parser.keep_alive()) << "the connection's end was the body's";
+    EXPECT_FALSE(parser.content_length());
+
+    // Any coding other than chunked last is framed the same way (RFC 9112 §6.3).
+    answer_parser gzip;
+    r = read_in_pieces(gzip, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\nzz", 64, 64, true);
+    ASSERT_FALSE(r.ec);
+    EXPECT_EQ(r.body, "zz");
+    EXPECT_FALSE(gzip.chunked());
+    EXPECT_FALSE(gzip.keep_alive());
+
+    answer_parser last;
+    r = read_in_pieces(last, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\ntransfer-encoding: chunked\r\n\r\n2\r\nzz\r\n0\r\n\r\n", 64, 64);
+    ASSERT_FALSE(r.ec);
+    EXPECT_TRUE(last.chunked()) << "the last field holds the last coding";
+    EXPECT_EQ(r.body, "zz");
+}
+
+TEST(AnswerParser, AConnectionThatEndsEarlyIsAPartialMessage) {
+    for (std::string wire : {std::string(json_answer.substr(0, json_answer.size() - 3)),
+                             std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab"),
+                             std::string("HTTP/1.1 200 OK\r\nContent-")}) {
+        answer_parser parser;
+        auto r = read_in_pieces(parser, wire, 4096, 4096, true);
+        EXPECT_EQ(r.ec, error::partial_message) << wire;
+        EXPECT_FALSE(r.done);
+    }
+}
+
+TEST(AnswerParser, KeepAliveFollowsTheVersionAndConnection) {
+    struct example {
+        std::string head;
+        bool keep_alive;
+    };
+    for (const auto& e : {example{"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", true},
+                          example{"HTTP/1.1 200 OK\r\nConnection: Keep-Alive, CLOSE\r\nContent-Length: 0\r\n\r\n", false},
+                          example{"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false},
+                          example{"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", true}}) {
+        answer_parser parser;
+        error_code ec;
+        parser.put(boost::asio::buffer(e.head), ec);
+        ASSERT_FALSE(ec) << e.head;
+        EXPECT_TRUE(parser.is_done()) << e.head;
+        EXPECT_EQ(parser.keep_alive(), e.keep_alive) << e.head;
+    }
+}
+
+TEST(AnswerParser, InterimNoContentAndNotModifiedAnswersHaveNoBody) {
+    for (std::string head : {"HTTP/1.1 100 Continue\r\n\r\n", "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n",
+                             "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n",
+                             "HTTP/1.1 304 Not Modified\r\nContent-Length: 120\r\n\r\n"}) {
+        answer_parser parser;
+        error_code ec;
+        const std::size_t used = parser.put(boost::asio::buffer(head), ec);
+        ASSERT_FALSE(ec) << head;
+        EXPECT_EQ(used, head.size());
+        EXPECT_TRUE(parser.is_done()) << head;
+        EXPECT_FALSE(parser.chunked()) << head;
+    }
+}
+
+TEST(AnswerParser, AStatusLineMayLeaveOutTheReason) {
+    for (std::string head : {"HTTP/1.1 429\r\n\r\n", "HTTP/1.1 429 \r\n\r\n"}) {
+        answer_parser parser;
+        error_code ec;
+        parser.put(boost::asio::buffer(head), ec);
+        ASSERT_FALSE(ec) << head;
+        EXPECT_EQ(parser.status(), 429u);
+        EXPECT_EQ(parser.reason(), "");
+    }
+}
+
+TEST(AnswerParser, ResetReadsTheNextAnswerOnTheSameConnection) {
+    const std::string two = std::string(json_answer) + "HTTP/1.1 503 Busy\r\nContent-Length: 2\r\n\r\nno";
+    boost::beast::flat_buffer buffer;
+    buffer.commit(boost::asio::buffer_copy(buffer.prepare(two.size()), boost::asio::buffer(two)));
+    answer_parser parser;
+    char block[64];
+    parser.body() = {block, sizeof block};
+    ASSERT_FALSE(parse_buffered(parser, buffer, [](const auto& p) { return p.is_done(); }));
+    ASSERT_TRUE(parser.is_done());
+    parser.reset();
+    parser.body() = {block, sizeof block};
+    ASSERT_FALSE(parse_buffered(parser, buffer, [](const auto& p) { return p.is_done(); }));
+    ASSERT_TRUE(parser.is_done());
+    EXPECT_EQ(parser.status(), 503u);
+    EXPECT_EQ(parser.reason(), "Busy");
+    ASSERT_EQ(parser.fields().size(), 1u) << "nothing of the first answer is left";
+    EXPECT_EQ(std::string_view(block, 2), "no");
+    EXPECT_EQ(buffer.size(), 0u);
+}
+
+TEST(AnswerParser, RefusesMalformedHeads) {
+    struct example {
+        std::string head;
+        error expected;
+    };
+    const example examples[] = {
+        {"HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n", error::bad_line_ending},
+        {"HTTP/1.1 200 OK\r\n\n", error::bad_line_ending},
+        {"\r\n", error::bad_version},
+        {"HTTP/2 200 OK\r\n\r\n", error::bad_version},
+        {"HTTP/2.0 200 OK\r\n\r\n", error::bad_version},
+        {"HTTP/1.1200 OK\r\n\r\n", error::bad_version},
+        {"http/1.1 200 OK\r\n\r\n", error::bad_version},
+        {"HTTP/1.1 20x OK\r\n\r\n", error::bad_status},
+        {"HTTP/1.1 099 Low\r\n\r\n", error::bad_status},
+        {"HTTP/1.1 2000 OK\r\n\r\n", error::bad_status},
+        {"HTTP/1.1 200 O\x01K\r\n\r\n", error::bad_reason},
+        {"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", error::bad_field},
+        {"HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", error::bad_field},
+        {"HTTP/1.1 200 OK\r\n: no name\r\n\r\n", error::bad_field},
+        {"HTTP/1.1 200 OK\r\nName : space before colon\r\n\r\n", error::bad_field},
+        {"HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n", error::bad_value},
+        {"HTTP/1.1 200 OK\r\nX: a\x7f\r\n\r\n", error::bad_value},
+        {"HTTP/1.1 200 OK\r\nX: a\0b\r\n\r\n"s, error::bad_value},
+        {"HTTP/1.1 200 OK\r\nX: a\r\n folded\r\n\r\n", error::bad_obs_fold},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 12a\r\n\r\n", error::bad_content_length},
+        {"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", error::bad_content_length},
+        {"HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\n", error::bad_content_length},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n", error::bad_content_length},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", error::multiple_content_length},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", error::bad_transfer_encoding},
+    };
+    for (const auto& e : examples) EXPECT_EQ(head_error(e.head), e.expected) << e.head;
+
+    // The same length twice is one length.
+    EXPECT_FALSE(head_error("HTTP/1.1 200 OK\r\nContent-Length: 2\r\ncontent-length: 2\r\n\r\n"));
+}
+
+TEST(AnswerParser, RefusesMalformedChunks) {
+    struct example {
+        std::string body;
+        error expected;
+    };
+    const example examples[] = {
+        {"zz\r\n", error::bad_chunk},
+        {"\r\n", error::bad_chunk},
+        {";ext\r\n", error::bad_chunk},
+        {"12345678901234567\r\n", error::bad_chunk},  // more than 64 bits
+        {"2\r\nabXY", error::bad_chunk},               // no CRLF after the data
+        {"2 x\r\nab\r\n", error::bad_chunk_extension},
+        {"2;a\x01\r\nab\r\n", error::bad_chunk_extension},
+        {"2\nab\r\n", error::bad_line_ending},
+        {std::string(5000, '0'), error::bad_chunk},  // a size line that never ends
+    };
+    for (const auto& e : examples) {
+        answer_parser parser;
+        auto r = read_in_pieces(parser, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + e.body, 4096, 64);
+        EXPECT_EQ(r.ec, e.expected) << e.body.substr(0, 40);
+    }
+}
+
+TEST(AnswerParser, AHeadOrTrailerOverTheLimitIsRefused) {
+    answer_parser parser;
+    parser.header_limit(64);
+    const std::string big = "HTTP/1.1 200 OK\r\nX: " + std::string(80, 'v') + "\r\n\r\n";
+    error_code ec;
+    parser.put(boost::asio::buffer(big), ec);
+    EXPECT_EQ(ec, error::header_limit);
+
+    // Still arriving, already too large: refused without waiting for its end.
+    answer_parser waiting;
+    waiting.header_limit(64);
+    waiting.put(boost::asio::buffer(big.data(), 70), ec);
+    EXPECT_EQ(ec, error::header_limit);
+
+    answer_parser trailing;
+    trailing.header_limit(64);
+    auto r = read_in_pieces(trailing, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: " + std::string(80, 't') + "\r\n\r\n",
+                            4096, 64);
+    EXPECT_EQ(r.ec, error::header_limit);
+}
+
+TEST(AnswerParser, AHeadArrivingInPiecesIsNotConsumedUntilWhole) {
+    answer_parser parser;
+    const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    for (std::size_t n = 0; n < head.size(); ++n) {
+        error_code ec;
+        EXPECT_EQ(parser.put(boost::asio::buffer(head.data(), n), ec), 0u);
+        EXPECT_EQ(ec, error::need_more) << n;
+        EXPECT_FALSE(parser.is_header_done());
+    }
+    EXPECT_TRUE(parser.got_some());
+    error_code ec;
+    EXPECT_EQ(parser.put(boost::asio::buffer(head), ec), head.size());
+    EXPECT_FALSE(ec);
+    EXPECT_TRUE(parser.is_done());
+}
+
+}  // namespace
+}  // namespace spillway::http
