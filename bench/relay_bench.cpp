@@ -1,8 +1,8 @@
-// Microbenchmarks of the relay's per-request work: rewriting the request head for the upstream,
-// parsing the upstream's answer head (spillway's parser and Beast's, side by side), writing the
-// client's response head from the upstream's, and relaying an SSE stream (parsing
-// the upstream's chunks out of the read buffer, framing them for the client, keeping the tail
-// for the usage object).
+// Microbenchmarks of the relay's per-request work: parsing the client's request head, rewriting
+// it for the upstream, parsing the upstream's answer head (spillway's parser and Beast's side by
+// side for both heads), writing the client's response head from the upstream's, and relaying an
+// SSE stream (parsing the upstream's chunks out of the read buffer, framing them for the
+// client, keeping the tail for the usage object).
 #include "http/parse_buffered.hpp"
 #include "http/upstream_pool.hpp"
 #include "http/wire.hpp"
@@ -13,6 +13,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
 
 #include <array>
 #include <string>
@@ -38,28 +39,53 @@ config::deployment gpt4o() {
     return d;
 }
 
-// The headers the official openai SDK sends with a chat completion.
-http::fields sdk_request_headers() {
-    http::fields f;
-    f.set(bhttp::field::host, "spillway.internal:8080");
-    f.set(bhttp::field::accept, "application/json");
-    f.set(bhttp::field::content_type, "application/json");
-    f.set(bhttp::field::user_agent, "AzureOpenAI/JS 5.23.2");
-    f.set("api-key", "client-key-0123456789");
-    f.set("x-stainless-lang", "js");
-    f.set("x-stainless-package-version", "5.23.2");
-    f.set("x-stainless-os", "Linux");
-    f.set("x-stainless-arch", "x64");
-    f.set("x-stainless-runtime", "node");
-    f.set("x-stainless-runtime-version", "v20.20.2");
-    f.set("x-stainless-retry-count", "0");
-    f.set("x-stainless-timeout", "600");
-    f.set(bhttp::field::connection, "keep-alive");
-    f.set(bhttp::field::content_length, "212");
-    return f;
+// The head of a chat completion as the official openai SDK sends it.
+constexpr std::string_view sdk_request_head =
+    "POST /openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21 HTTP/1.1\r\n"
+    "Host: spillway.internal:8080\r\n"
+    "Accept: application/json\r\n"
+    "Content-Type: application/json\r\n"
+    "User-Agent: AzureOpenAI/JS 5.23.2\r\n"
+    "api-key: client-key-0123456789\r\n"
+    "x-stainless-lang: js\r\n"
+    "x-stainless-package-version: 5.23.2\r\n"
+    "x-stainless-os: Linux\r\n"
+    "x-stainless-arch: x64\r\n"
+    "x-stainless-runtime: node\r\n"
+    "x-stainless-runtime-version: v20.20.2\r\n"
+    "x-stainless-retry-count: 0\r\n"
+    "x-stainless-timeout: 600\r\n"
+    "Connection: keep-alive\r\n"
+    "Content-Length: 212\r\n"
+    "\r\n";
+
+// Puts a whole head into a parser, spillway's or Beast's; false if it did not parse.
+template <class Parser>
+bool parses(Parser& parser, std::string_view head) {
+    boost::system::error_code ec;
+    parser.put(boost::asio::buffer(head.data(), head.size()), ec);
+    return !ec && parser.is_header_done();
 }
 
-// What Azure OpenAI answers a chat completion with, minus the body.
+void parse_request_head(benchmark::State& state) {
+    for (auto _ : state) {
+        http::request_parser parser;  // one per request, as in the server
+        if (!parses(parser, sdk_request_head)) state.SkipWithError("the head did not parse");
+        benchmark::DoNotOptimize(parser.fields().data());
+    }
+}
+BENCHMARK(parse_request_head);
+
+// The same head through Beast's parser, which spillway used before.
+void parse_request_head_beast(benchmark::State& state) {
+    for (auto _ : state) {
+        bhttp::request_parser<bhttp::string_body, http::message_allocator<char>> parser;
+        if (!parses(parser, sdk_request_head)) state.SkipWithError("the head did not parse");
+        benchmark::DoNotOptimize(&parser.get());
+    }
+}
+BENCHMARK(parse_request_head_beast);
+
 // The head of a non-streaming Azure answer, as it comes off the wire.
 constexpr std::string_view azure_answer_head =
     "HTTP/1.1 200 OK\r\n"
@@ -80,9 +106,7 @@ void parse_answer_head(benchmark::State& state) {
     http::answer_parser parser;  // one per upstream connection, reset for every answer
     for (auto _ : state) {
         parser.reset();
-        boost::system::error_code ec;
-        parser.put(boost::asio::buffer(azure_answer_head), ec);
-        if (ec || !parser.is_header_done()) state.SkipWithError("the head did not parse");
+        if (!parses(parser, azure_answer_head)) state.SkipWithError("the head did not parse");
         benchmark::DoNotOptimize(parser.fields().data());
     }
 }
@@ -92,9 +116,7 @@ BENCHMARK(parse_answer_head);
 void parse_answer_head_beast(benchmark::State& state) {
     for (auto _ : state) {
         bhttp::response_parser<bhttp::buffer_body, http::message_allocator<char>> parser;
-        boost::system::error_code ec;
-        parser.put(boost::asio::buffer(azure_answer_head), ec);
-        if (ec || !parser.is_header_done()) state.SkipWithError("the head did not parse");
+        if (!parses(parser, azure_answer_head)) state.SkipWithError("the head did not parse");
         benchmark::DoNotOptimize(&parser.get());
     }
 }
@@ -103,10 +125,12 @@ BENCHMARK(parse_answer_head_beast);
 void rewrite_request_head(benchmark::State& state) {
     const auto region = azure_region();
     const auto dep = gpt4o();
-    const auto headers = sdk_request_headers();
+    http::request_parser request;
+    boost::system::error_code ec;
+    request.put(boost::asio::buffer(sdk_request_head), ec);
     const auto wire = proxy::make_upstream_wire(region, dep);  // once per config snapshot in the proxy
     for (auto _ : state) {
-        std::string head = proxy::upstream_request_head(wire, proxy::operation::chat_completions, headers, 212);
+        std::string head = proxy::upstream_request_head(wire, proxy::operation::chat_completions, request.fields(), 212);
         benchmark::DoNotOptimize(head.data());
     }
 }

@@ -115,9 +115,9 @@ std::string admin_handler::metrics_text() {
 }
 
 awaitable<bool> admin_handler::serve(http::request& req, http::any_stream& client, const http::connection_info&) {
-    std::string_view path = req.target().substr(0, req.target().find('?'));
-    const unsigned version = req.version();
-    const bool get = req.method() == bhttp::verb::get;
+    std::string_view path = req.head.target().substr(0, req.head.target().find('?'));
+    const unsigned version = req.head.version();
+    const bool get = req.head.method() == "GET";
     http::string_response res;
     if (get && path == "/metrics") {
         res = text_response(bhttp::status::ok, version, "text/plain; version=0.0.4; charset=utf-8", metrics_text());
@@ -139,7 +139,7 @@ awaitable<bool> admin_handler::serve(http::request& req, http::any_stream& clien
         res = text_response(bhttp::status::ok, version, "application/json", status_json());
     } else if (get && (path == "/" || path == "/dashboard")) {
         res = text_response(bhttp::status::ok, version, "text/html; charset=utf-8", std::string(dashboard_html));
-    } else if (req.method() == bhttp::verb::post && path == "/reload") {
+    } else if (req.head.method() == "POST" && path == "/reload") {
         auto problems = reload_();
         json body = {{"reloaded", problems.empty()}, {"errors", problems}};
         res = text_response(problems.empty() ? bhttp::status::ok : bhttp::status::unprocessable_entity, version,
@@ -148,10 +148,10 @@ awaitable<bool> admin_handler::serve(http::request& req, http::any_stream& clien
         res = proxy::make_error(404, "invalid_request_error", "unknown_url",
                                 "Unknown admin URL; try /metrics, /healthz, /readyz, /status, / or POST /reload.", version);
     }
-    res.keep_alive(req.keep_alive());
+    res.keep_alive(req.head.keep_alive());
     client.tcp_layer().expires_after(std::chrono::seconds(30));  // a scraper that stops reading is cut off
     bool ok = co_await http::write_response(client, res);
-    co_return ok && req.keep_alive();
+    co_return ok && req.head.keep_alive();
 }
 
 }  // namespace spillway::app

@@ -1,19 +1,67 @@
 #include "http/server.hpp"
 
+#include "http/field_name.hpp"
 #include "http/parse_buffered.hpp"
 #include "http/read_buffer.hpp"
 
-#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
+#include <tuple>
 
 namespace spillway::http {
 
 namespace {
 
 constexpr std::size_t idle_read_bytes = 1024;
+constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+
+// RFC 9110 §10.1.1: an HTTP/1.1 client that sent `Expect: 100-continue` waits (for a while)
+// before it sends the body, unless it is told to go on. Sent only when the limits let the body
+// in and none of it has arrived yet.
+bool expects_continue(const request_parser& p) {
+    return p.version() == 11 && name_is(p["expect"], "100-continue");
+}
+
+// The request body's string, given to the parser as its window: sized by Content-Length
+// (checked against the limit before a byte of it is read), or for a chunked body grown by
+// doubling from 16 KiB, never past the limit.
+class body_space {
+public:
+    body_space(std::string& body, std::uint64_t limit) : body_(body), limit_(limit) {}
+
+    static bool full_or_done(const request_parser& p) { return p.is_done() || p.body().size == 0; }
+
+    error_code open(request_parser& p) {
+        if (auto length = p.content_length()) {
+            if (*length > limit_) return bhttp::error::body_limit;
+            body_.resize(static_cast<std::size_t>(*length));
+        } else {
+            body_.resize(static_cast<std::size_t>(std::min<std::uint64_t>(16 * 1024, limit_)));
+        }
+        p.body() = {body_.data(), body_.size()};
+        return {};
+    }
+    // The window is full and the body goes on.
+    error_code grow(request_parser& p) {
+        const std::size_t filled = body_.size();
+        if (filled >= limit_) return bhttp::error::body_limit;
+        body_.resize(static_cast<std::size_t>(std::min<std::uint64_t>(2 * filled + 1, limit_)));
+        p.body() = {body_.data() + filled, body_.size() - filled};
+        return {};
+    }
+    // Only what was received stays.
+    void close(const request_parser& p) {
+        if (p.body().data) body_.resize(static_cast<std::size_t>(p.body().data - body_.data()));
+    }
+
+private:
+    std::string& body_;
+    std::uint64_t limit_;
+};
 
 void log_escaped(std::exception_ptr e) {
     if (!e) return;
@@ -130,38 +178,46 @@ awaitable<bool> listener::serve_request(any_stream& stream, read_buffer& buffer)
         ~in_flight_guard() { n.fetch_sub(1); }
     } guard{gate_.in_flight};
 
-    // The whole header block must arrive within header_timeout (slow-loris defence).
-    bhttp::request_parser<bhttp::string_body, message_allocator<char>> parser;
+    request req;
+    request_parser& parser = req.head;
     parser.header_limit(limits_.max_header_bytes);
-    parser.body_limit(limits_.max_body_bytes);
-    error_code ec = parse_buffered(parser, buffer, [](const auto& p) { return p.is_header_done(); });
+    // The head must arrive within header_timeout (slow-loris defence); the body, up to
+    // max_body_bytes, within idle_timeout of each read. What is already buffered is parsed
+    // without a read: most requests arrive whole with their first bytes.
+    auto head_done = [](const request_parser& p) { return p.is_header_done(); };
+    error_code ec = parse_buffered(parser, buffer, head_done);
     if (!ec && !parser.is_header_done()) {
         stream.tcp_layer().expires_after(limits_.header_timeout);
-        auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, use_nothrow);
-        ec = hec;
+        std::tie(ec, std::ignore) = co_await read_until(stream, buffer, parser, head_done);
     }
-    if (!ec && parser.content_length() && *parser.content_length() > limits_.max_body_bytes)
-        ec = bhttp::error::body_limit;
-    if (!ec) ec = parse_buffered(parser, buffer, [](const auto& p) { return p.is_done(); });
-    if (!ec && !parser.is_done()) {
-        stream.tcp_layer().expires_after(limits_.idle_timeout);
-        auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, use_nothrow);
-        ec = bec;
+    body_space body(req.body, limits_.max_body_bytes);
+    if (!ec && !parser.is_done()) ec = body.open(parser);
+    if (!ec && !parser.is_done() && buffer.size() == 0 && expects_continue(parser)) {
+        // The client waits for this before it sends the body (curl does for larger bodies).
+        stream.tcp_layer().expires_after(limits_.header_timeout);
+        std::tie(ec, std::ignore) = co_await write_all(stream, std::array{net::buffer(continue_line)});
     }
+    while (!ec && !parser.is_done()) {
+        ec = parse_buffered(parser, buffer, body_space::full_or_done);
+        if (!ec && !body_space::full_or_done(parser)) {
+            stream.tcp_layer().expires_after(limits_.idle_timeout);
+            std::tie(ec, std::ignore) = co_await read_until(stream, buffer, parser, body_space::full_or_done);
+        }
+        if (ec == bhttp::error::need_buffer) ec = {};
+        if (!ec && !parser.is_done()) ec = body.grow(parser);
+    }
+    body.close(parser);
     if (ec) {
         if (is_disconnect(ec)) co_return false;
         // Malformed or over a limit: answer once, then close, so that nothing the client
         // sent after the bad part can be read as a second request (request smuggling).
-        auto res = handler_.reject(classify(ec), parser.is_header_done() ? parser.get().version() : 11);
+        auto res = handler_.reject(classify(ec), parser.is_header_done() ? parser.version() : 11);
         res.keep_alive(false);
         stream.tcp_layer().expires_after(limits_.header_timeout);
         if (co_await write_response(stream, res)) co_await drain_before_close(stream);
         co_return false;
     }
     stream.tcp_layer().expires_never();
-    request& req = parser.get();
-    // From the flags the parser set while reading the Connection header; asking the message
-    // would parse that header again.
     const bool keep_alive = parser.keep_alive();
     info.keep_alive = keep_alive;
     const bool ok = co_await handler_.serve(req, stream, info);

@@ -6,8 +6,8 @@
 #include "core/clock.hpp"
 #include "core/net.hpp"
 #include "http/any_stream.hpp"
+#include "http/message_parser.hpp"
 #include "http/read_buffer.hpp"
-#include "http/small_blocks.hpp"
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -21,8 +21,12 @@
 namespace spillway::http {
 
 namespace bhttp = boost::beast::http;
-// Received requests keep their header fields in per-thread recycled blocks (small_blocks.hpp).
-using request = bhttp::request<bhttp::string_body, fields>;
+
+// A request as the server read it: its head, in the parser that read it, and its whole body.
+struct request {
+    request_parser head;
+    std::string body;
+};
 using string_response = bhttp::response<bhttp::string_body>;
 
 struct server_limits {

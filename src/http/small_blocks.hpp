@@ -1,12 +1,10 @@
-// Memory for the heads of parsed messages. Beast allocates every header field of a message, and
-// its start line, as a heap block of its own: about ten per proxied request, each freed when the
+// Memory for the heads of parsed messages: a request's parser is new for every request, and
+// its copy of the head and its lists of fields are heap blocks of their own, freed when the
 // exchange ends. Blocks of up to 512 bytes are rounded up to one of four sizes and kept on
-// per-thread free lists instead, so after warm-up a request's heads cost no trip to malloc.
+// per-thread free lists instead, so after warm-up a request's head costs no trip to malloc.
 // A block may be freed on another thread than the one that took it: it then joins that
 // thread's lists (all blocks come from operator new).
 #pragma once
-
-#include <boost/beast/http/fields.hpp>
 
 #include <cstddef>
 #include <new>
@@ -37,8 +35,5 @@ struct message_allocator {
     template <class U>
     bool operator==(const message_allocator<U>&) const noexcept { return true; }
 };
-
-// The header fields of every message spillway receives.
-using fields = boost::beast::http::basic_fields<message_allocator<char>>;
 
 }  // namespace spillway::http

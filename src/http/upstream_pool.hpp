@@ -4,7 +4,7 @@
 #pragma once
 
 #include "core/net.hpp"
-#include "http/answer_parser.hpp"
+#include "http/message_parser.hpp"
 #include "http/any_stream.hpp"
 
 #include <chrono>

@@ -4,8 +4,7 @@
 // The views point into the fields and live as long as the message.
 #pragma once
 
-#include "http/answer_parser.hpp"
-#include "http/small_blocks.hpp"
+#include "http/message_parser.hpp"
 
 #include <span>
 #include <string_view>
@@ -18,7 +17,7 @@ struct request_headers {
     std::string_view authorization;  // Authorization
     std::string_view data_zone;      // x-spillway-data-zone
 };
-request_headers scan_request_headers(const http::fields& fields);
+request_headers scan_request_headers(std::span<const http::head_field> fields);
 
 // An upstream answer's: its quota and throttling signals and what the relay needs.
 struct answer_headers {

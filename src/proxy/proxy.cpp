@@ -266,8 +266,8 @@ awaitable<bool> handler::serve(http::request& req, http::any_stream& client, con
     request_record rec;
     rec.id = id_prefix_ + std::to_string(++next_id_);
     rec.started = info.request_started;
-    rec.method = req.method_string();
-    rec.path = req.target().substr(0, req.target().find('?'));
+    rec.method = req.head.method();
+    rec.path = req.head.target().substr(0, req.head.target().find('?'));
 
     bool keep_alive = false;
     admission admitted;
@@ -304,19 +304,19 @@ void handler::finish(const snapshot& snap, request_record& rec) {
 // a slot of its own in the frame (together about 2 KiB, allocated for every request).
 std::optional<http::string_response> handler::admit(http::request& req, request_record& rec, admission& out) {
     const snapshot& snap = *snapshot_;
-    const unsigned version = req.version();
+    const unsigned version = req.head.version();
     const api_route route =
-        classify_route(req.method() == bhttp::verb::post, req.method() == bhttp::verb::get, req.target());
+        classify_route(req.head.method() == "POST", req.head.method() == "GET", req.head.target());
     if (route.what == api_route::kind::not_found)
         return make_error(404, "invalid_request_error", "unknown_url",
-                          "Unknown request URL: " + std::string(req.method_string()) + " " +
-                              std::string(req.target().substr(0, req.target().find('?'))) + ".",
+                          "Unknown request URL: " + std::string(req.head.method()) + " " +
+                              std::string(req.head.target().substr(0, req.head.target().find('?'))) + ".",
                           version);
     if (route.what == api_route::kind::method_not_allowed)
         return make_error(405, "invalid_request_error", "method_not_allowed",
-                          "Method " + std::string(req.method_string()) + " is not allowed for this URL.", version);
+                          "Method " + std::string(req.head.method()) + " is not allowed for this URL.", version);
 
-    out.headers = scan_request_headers(req);
+    out.headers = scan_request_headers(req.head.fields());
     auto presented = client_auth::presented_key(out.headers.api_key, out.headers.authorization);
     const auto verdict = snap.auth.check(presented);
     if (verdict.key_index) rec.client = snap.config->auth.keys[*verdict.key_index].name;
@@ -333,7 +333,7 @@ std::optional<http::string_response> handler::admit(http::request& req, request_
         return res;
     }
 
-    if (auto err = inspect_body(req.body(), out.body))
+    if (auto err = inspect_body(req.body, out.body))
         return make_error(400, "invalid_request_error", "invalid_json",
                           "We could not parse the JSON body of your request: " + err->message, version);
     std::string_view model_name = route.path_deployment.empty() ? std::string_view(out.body.model) : route.path_deployment;
@@ -425,7 +425,7 @@ awaitable<bool> handler::forward(request_context& ctx) {
 
 // Nothing answered the client: say why in one error, with when to come back.
 awaitable<bool> handler::answer_exhausted(request_context& ctx) {
-    const unsigned version = ctx.req.version();
+    const unsigned version = ctx.req.head.version();
     const auto now = clock_.now();
     if (remaining(ctx.deadline, clock_) <= 0ns || (!ctx.rec.attempts.empty() && ctx.rec.attempts.back().why == failure::timeout))
         co_return co_await reply(ctx.rec, ctx.client, make_error(504, "timeout", "deadline_exceeded",
@@ -494,12 +494,12 @@ awaitable<handler::attempt_result> handler::attempt(request_context& ctx, const 
     // The upstream request: new URL, the region's credentials, and the body as received unless
     // the upstream reads the deployment from `model`.
     std::string rewritten;
-    std::string_view body = ctx.req.body();
+    std::string_view body = ctx.req.body;
     if (model_in_body(region, ctx.op) && !(ctx.body.has_model && ctx.body.model == target.deployment->name)) {
         rewritten = with_model(body, ctx.body, target.deployment->name);
         body = rewritten;
     }
-    const std::string head = upstream_request_head(ctx.snap.wire[target.id].upstream, ctx.op, ctx.req, body.size());
+    const std::string head = upstream_request_head(ctx.snap.wire[target.id].upstream, ctx.op, ctx.req.head.fields(), body.size());
     const std::array<net::const_buffer, 2> request_bytes{net::buffer(head), net::buffer(body)};
 
     // A kept-alive connection may have been closed by the upstream while idle; one fresh retry
@@ -584,7 +584,7 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
     // copied or changed): the upstream's fields minus hop-by-hop ones, then spillway's own.
     // Framing: the upstream's, except that a body delimited by the connection's end becomes
     // chunked, and an HTTP/1.0 client gets raw bytes and a close instead of chunks.
-    const unsigned version = ctx.req.version();
+    const unsigned version = ctx.req.head.version();
     const bool upstream_chunked = parser.chunked();
     bool chunked = upstream_chunked || (!parser.content_length() && !parser.is_done());
     bool keep_alive = ctx.client_keep_alive;

@@ -11,32 +11,11 @@ namespace bhttp = boost::beast::http;
 
 namespace {
 
-// Headers that describe one connection, not the message (RFC 9110 §7.6.1), and framing.
-bool is_hop_by_hop(bhttp::field f) {
-    switch (f) {
-        case bhttp::field::connection:
-        case bhttp::field::keep_alive:
-        case bhttp::field::proxy_authenticate:
-        case bhttp::field::proxy_authorization:
-        case bhttp::field::proxy_connection:
-        case bhttp::field::te:
-        case bhttp::field::trailer:
-        case bhttp::field::transfer_encoding:
-        case bhttp::field::upgrade:
-        case bhttp::field::content_length:
-        case bhttp::field::host:
-        case bhttp::field::expect:
-            return true;
-        default:
-            return false;
-    }
-}
-
 using http::name_is;
 using http::name_starts_with;
 
-// A response's connection-scoped fields (RFC 9110 §7.6.1), by name, sizes first. Content-Length
-// and Transfer-Encoding are not among them: the relay keeps the upstream's framing.
+// Fields that describe one connection, not the message (RFC 9110 §7.6.1), and Host and Expect,
+// which spillway answers for itself; by name, sizes first.
 bool is_connection_scoped(std::string_view name) {
     switch (name.size()) {
         case 2: return name_is(name, "te");
@@ -49,6 +28,23 @@ bool is_connection_scoped(std::string_view name) {
         case 19: return name_is(name, "proxy-authorization");
         default: return false;
     }
+}
+
+// The body's framing: the relay keeps an answer's, and an upstream request gets its own.
+bool is_framing(std::string_view name) {
+    return name_is(name, "content-length") || name_is(name, "transfer-encoding");
+}
+
+// The client's key, in either form: the upstream gets the region's instead.
+bool is_client_credential(std::string_view name) {
+    return name_is(name, "api-key") || name_is(name, "authorization");
+}
+
+// The first value of a field, empty if none.
+std::string_view field_value(std::span<const http::head_field> fields, std::string_view lower_name) {
+    for (const auto& f : fields)
+        if (name_is(f.name, lower_name)) return f.value;
+    return {};
 }
 
 // Whether `name` is one of the comma-separated tokens of the Connection header: such headers
@@ -106,15 +102,14 @@ std::string upstream_host(const config::endpoint& ep) {
     return host;
 }
 
-void append_forwarded_request_headers(const http::fields& from, std::string& out) {
-    std::string_view connection = from[bhttp::field::connection];
+void append_forwarded_request_headers(std::span<const http::head_field> from, std::string& out) {
+    const std::string_view connection = field_value(from, "connection");
     for (const auto& f : from) {
-        bhttp::field id = f.name();
-        if (is_hop_by_hop(id) || id == bhttp::field::authorization) continue;
-        std::string_view name = f.name_string();
-        if (name_is(name, "api-key") || name_starts_with(name, "x-spillway-")) continue;
-        if (!connection.empty() && named_in_connection(connection, name)) continue;
-        http::wire::append_field(name, f.value(), out);
+        if (is_connection_scoped(f.name) || is_framing(f.name) || is_client_credential(f.name) ||
+            name_starts_with(f.name, "x-spillway-"))
+            continue;
+        if (!connection.empty() && named_in_connection(connection, f.name)) continue;
+        http::wire::append_field(f.name, f.value, out);
     }
 }
 
@@ -142,7 +137,7 @@ upstream_wire make_upstream_wire(const config::region& region, const config::dep
     return wire;
 }
 
-std::string upstream_request_head(const upstream_wire& wire, operation op, const http::fields& client_headers,
+std::string upstream_request_head(const upstream_wire& wire, operation op, std::span<const http::head_field> client_headers,
                                   std::size_t body_size) {
     std::string head;
     head.reserve(1024);
@@ -156,12 +151,7 @@ std::string upstream_request_head(const upstream_wire& wire, operation op, const
 
 void append_client_response_fields(std::span<const http::head_field> upstream,
                                    std::initializer_list<std::string_view> replaced, std::string& out) {
-    std::string_view connection;
-    for (const auto& f : upstream)
-        if (name_is(f.name, "connection")) {
-            connection = f.value;
-            break;
-        }
+    const std::string_view connection = field_value(upstream, "connection");
     for (const auto& f : upstream) {
         if (is_connection_scoped(f.name) || name_starts_with(f.name, "x-spillway-")) continue;
         if (!connection.empty() && named_in_connection(connection, f.name)) continue;

@@ -4,11 +4,8 @@
 #pragma once
 
 #include "config/config.hpp"
-#include "http/answer_parser.hpp"
-#include "http/small_blocks.hpp"
+#include "http/message_parser.hpp"
 #include "proxy/api_route.hpp"
-
-#include <boost/beast/http/message.hpp>
 
 #include <array>
 #include <initializer_list>
@@ -34,7 +31,7 @@ void append_upstream_host(const config::endpoint& ep, std::string& out);
 // Appends the client's end-to-end request headers as "Name: value\r\n" lines; drops hop-by-hop
 // ones (and those named in Connection), Host, Content-Length, the client's credentials
 // (api-key, Authorization) and x-spillway-*.
-void append_forwarded_request_headers(const http::fields& from, std::string& out);
+void append_forwarded_request_headers(std::span<const http::head_field> from, std::string& out);
 // The region's credentials: `api-key` for azure, `Authorization: Bearer` for openai; none when
 // the region has no key.
 void append_upstream_credentials(const config::region& region, std::string& out);
@@ -50,7 +47,7 @@ upstream_wire make_upstream_wire(const config::region& region, const config::dep
 
 // The complete head of the upstream request — request line, forwarded headers, Host, the
 // region's credentials, Content-Length and the blank line — ready to be written before the body.
-std::string upstream_request_head(const upstream_wire& wire, operation op, const http::fields& client_headers,
+std::string upstream_request_head(const upstream_wire& wire, operation op, std::span<const http::head_field> client_headers,
                                   std::size_t body_size);
 
 // Appends the upstream response's fields for the client as "Name: value\r\n" lines, in one pass

@@ -161,6 +161,59 @@ TEST_F(DataPlane, ContentLengthWithTransferEncodingIsRefusedOnce) {
     EXPECT_EQ(mock_->stats("primary")["requests"], 0);
 }
 
+// A chunked request body reaches the upstream whole, with a Content-Length of its own; one that
+// grows past max_body_bytes (4096 here) is refused with a 413, like a declared length would be.
+TEST_F(DataPlane, AChunkedRequestBodyIsForwardedWholeAndBoundedByTheLimit) {
+    const std::string body = chat().dump();
+    auto chunked = [](const std::string& data, std::size_t piece) {
+        std::string out;
+        for (std::size_t at = 0; at < data.size(); at += piece) {
+            const std::string part = data.substr(at, piece);
+            char size[16];
+            std::snprintf(size, sizeof size, "%zx", part.size());
+            out += std::string(size) + ";ext=1\r\n" + part + "\r\n";
+        }
+        return out + "0\r\nx-trailer: t\r\n\r\n";
+    };
+    const std::string head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\napi-key: sk-test-client\r\n"
+                             "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    auto ok = raw_exchange(proxy_->port(), head + chunked(body, 7));
+    EXPECT_TRUE(ok.bytes.starts_with("HTTP/1.1 200")) << ok.bytes.substr(0, 300);
+    auto last = mock_->stats("primary")["last_request"];
+    EXPECT_EQ(last["body"], body);
+    bool has_length = false;
+    for (auto it = last["headers"].begin(); it != last["headers"].end(); ++it) {
+        std::string name = it.key();
+        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        EXPECT_NE(name, "transfer-encoding");
+        EXPECT_NE(name, "x-trailer");
+        if (name == "content-length") has_length = it.value() == std::to_string(body.size());
+    }
+    EXPECT_TRUE(has_length) << last["headers"].dump();
+
+    const auto requests_before = mock_->stats("primary")["requests"].get<int>();
+    auto big = raw_exchange(proxy_->port(), head + chunked(std::string(5000, ' '), 1000));
+    EXPECT_TRUE(big.bytes.starts_with("HTTP/1.1 413")) << big.bytes.substr(0, 300);
+    EXPECT_NE(big.bytes.find("request_too_large"), std::string::npos) << big.bytes;
+    EXPECT_TRUE(big.closed_by_server);
+    EXPECT_EQ(mock_->stats("primary")["requests"].get<int>(), requests_before);
+
+    auto gzip = raw_exchange(proxy_->port(), "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\napi-key: sk-test-client\r\n"
+                                             "Transfer-Encoding: gzip\r\n\r\nzz");
+    EXPECT_TRUE(gzip.bytes.starts_with("HTTP/1.1 400")) << "a request's length must be known: " << gzip.bytes;
+    EXPECT_TRUE(gzip.closed_by_server);
+}
+
+// curl sends `Expect: 100-continue` with larger bodies and waits up to a second for the go-ahead.
+TEST_F(DataPlane, AClientThatExpectsContinueIsToldToGoOn) {
+    const std::string body = chat().dump();
+    const std::string head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\napi-key: sk-test-client\r\n"
+                             "Content-Type: application/json\r\nExpect: 100-continue\r\nConnection: close\r\n"
+                             "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+    auto r = trickle(proxy_->port(), {head, body}, 300ms, 5s);
+    EXPECT_TRUE(r.bytes.starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n")) << r.bytes.substr(0, 300);
+}
+
 // Whether the connection serves again is the client's to say (its Connection header, or HTTP/1.0's
 // default), for proxied answers and for spillway's own.
 TEST_F(DataPlane, TheClientsConnectionHeaderDecidesWhetherTheConnectionStaysOpen) {

@@ -2,8 +2,6 @@
 #include "proxy/header_scan.hpp"
 
 #include <boost/asio/buffer.hpp>
-#include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -11,54 +9,44 @@
 namespace spillway::proxy {
 namespace {
 
-namespace bhttp = boost::beast::http;
-
-// Fields as the server's parser builds them from header lines.
-template <bool IsRequest>
-bhttp::message<IsRequest, bhttp::empty_body, http::fields> parsed(const std::string& start, const std::string& lines) {
-    bhttp::parser<IsRequest, bhttp::empty_body, http::message_allocator<char>> parser;
-    parser.skip(true);
-    const std::string head = start + "\r\n" + lines + "\r\n";
-    boost::system::error_code ec;
-    parser.put(boost::asio::buffer(head), ec);
-    EXPECT_FALSE(ec) << ec.message();
-    return parser.release();
-}
-
-// An upstream answer's head, parsed as the relay parses it.
-struct answer {
-    answer(const std::string& status_line, const std::string& lines) {
-        const std::string head = status_line + "\r\n" + lines + "\r\n";
+// A head parsed as spillway parses it: a client's request or an upstream's answer.
+template <class Parser>
+struct parsed {
+    parsed(const std::string& start_line, const std::string& lines) {
+        const std::string head = start_line + "\r\n" + lines + "\r\n";
         boost::system::error_code ec;
         parser.put(boost::asio::buffer(head), ec);
         EXPECT_FALSE(ec) << ec.message();
+        EXPECT_TRUE(parser.is_header_done());
     }
-    http::answer_parser parser;
+    Parser parser;
 };
+using request = parsed<http::request_parser>;
+using answer = parsed<http::answer_parser>;
 
 TEST(ScanRequestHeaders, FindsKeyFormsAndDataZoneInAnyCase) {
-    auto req = parsed<true>("POST /v1/chat/completions HTTP/1.1",
+    request req("POST /v1/chat/completions HTTP/1.1",
                             "Host: a\r\nAPI-Key: k1\r\nauthorization: Bearer k2\r\nX-Spillway-Data-Zone: eu\r\n");
-    auto h = scan_request_headers(req);
+    auto h = scan_request_headers(req.parser.fields());
     EXPECT_EQ(h.api_key, "k1");
     EXPECT_EQ(h.authorization, "Bearer k2");
     EXPECT_EQ(h.data_zone, "eu");
 }
 
 TEST(ScanRequestHeaders, AbsentFieldsAreEmptyAndLookalikesAreNotTaken) {
-    auto req = parsed<true>("POST / HTTP/1.1", "api-keys: no\r\nx-api-key: no\r\nx-spillway-data-zon: no\r\n");
-    auto h = scan_request_headers(req);
+    request req("POST / HTTP/1.1", "api-keys: no\r\nx-api-key: no\r\nx-spillway-data-zon: no\r\n");
+    auto h = scan_request_headers(req.parser.fields());
     EXPECT_TRUE(h.api_key.empty());
     EXPECT_TRUE(h.authorization.empty());
     EXPECT_TRUE(h.data_zone.empty());
 }
 
 TEST(ScanRequestHeaders, ARepeatedFieldCountsByItsFirstOccurrence) {
-    auto req = parsed<true>("POST / HTTP/1.1", "api-key: first\r\napi-key: second\r\nx-spillway-data-zone: \r\n"
+    request req("POST / HTTP/1.1", "api-key: first\r\napi-key: second\r\nx-spillway-data-zone: \r\n"
                                                "x-spillway-data-zone: later\r\n");
-    auto h = scan_request_headers(req);
+    auto h = scan_request_headers(req.parser.fields());
     EXPECT_EQ(h.api_key, "first");
-    EXPECT_EQ(h.api_key, req["api-key"]);  // what a by-name lookup answers
+    EXPECT_EQ(h.api_key, req.parser["api-key"]);  // what a by-name lookup answers
     EXPECT_EQ(h.data_zone, "");           // the first one, empty as it is
 }
 

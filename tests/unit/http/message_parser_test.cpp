@@ -1,6 +1,7 @@
-// Unit tests for http/answer_parser: an upstream answer's head, its framing (length, chunked,
-// the connection's end), the body window, and every malformed form it refuses.
-#include "http/answer_parser.hpp"
+// Unit tests for http/message_parser: an upstream answer's head and a client request's, their
+// framing (length, chunked, the connection's end), the body window, and every malformed form
+// they refuse.
+#include "http/message_parser.hpp"
 
 #include "http/parse_buffered.hpp"
 
@@ -28,7 +29,7 @@ struct read_result {
 // Reads `wire` as the relay does: arriving `piece` bytes at a time into a flat buffer, parsed
 // with parse_buffered into a body window of `window` bytes; the connection ends after the last
 // byte when `then_eof`.
-read_result read_in_pieces(answer_parser& parser, std::string_view wire, std::size_t piece, std::size_t window,
+read_result read_in_pieces(message_parser& parser, std::string_view wire, std::size_t piece, std::size_t window,
                            bool then_eof = false) {
     read_result r;
     boost::beast::flat_buffer buffer;
@@ -56,12 +57,18 @@ read_result read_in_pieces(answer_parser& parser, std::string_view wire, std::si
 }
 
 // Parses a head alone (followed by nothing) and returns the error.
+template <class Parser = answer_parser>
 error_code head_error(const std::string& head) {
-    answer_parser parser;
+    Parser parser;
     error_code ec;
     parser.put(boost::asio::buffer(head), ec);
     return ec;
 }
+
+struct refused_head {
+    std::string head;
+    error expected;
+};
 
 constexpr std::string_view json_answer =
     "HTTP/1.1 200 OK\r\n"
@@ -249,11 +256,7 @@ TEST(AnswerParser, ResetReadsTheNextAnswerOnTheSameConnection) {
 }
 
 TEST(AnswerParser, RefusesMalformedHeads) {
-    struct example {
-        std::string head;
-        error expected;
-    };
-    const example examples[] = {
+    const refused_head examples[] = {
         {"HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n", error::bad_line_ending},
         {"HTTP/1.1 200 OK\r\n\n", error::bad_line_ending},
         {"\r\n", error::bad_version},
@@ -344,6 +347,103 @@ TEST(AnswerParser, AHeadArrivingInPiecesIsNotConsumedUntilWhole) {
     EXPECT_EQ(parser.put(boost::asio::buffer(head), ec), head.size());
     EXPECT_FALSE(ec);
     EXPECT_TRUE(parser.is_done());
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// request_parser
+
+constexpr std::string_view chat_request =
+    "POST /openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21 HTTP/1.1\r\n"
+    "Host: spillway:8080\r\n"
+    "api-key: sk-1\r\n"
+    "Content-Type: application/json\r\n"
+    "Content-Length: 13\r\n"
+    "\r\n"
+    "{\"model\":\"x\"}xx";  // and two bytes of whatever comes next
+
+TEST(RequestParser, ReadsTheRequestLineFieldsAndBody) {
+    for (std::size_t piece = 1; piece <= chat_request.size(); ++piece) {
+        request_parser parser;
+        auto r = read_in_pieces(parser, chat_request, piece, 13);
+        ASSERT_FALSE(r.ec) << piece << ": " << r.ec.message();
+        ASSERT_TRUE(r.done) << piece;
+        EXPECT_EQ(r.body, "{\"model\":\"x\"}") << piece;
+        EXPECT_EQ(parser.method(), "POST");
+        EXPECT_EQ(parser.target(), "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21");
+        EXPECT_EQ(parser.version(), 11u);
+        EXPECT_EQ(parser["API-KEY"], "sk-1");
+        EXPECT_EQ(parser.fields().size(), 4u);
+        EXPECT_TRUE(parser.keep_alive());
+    }
+}
+
+TEST(RequestParser, ARequestWithoutLengthHasNoBody) {
+    const std::string two = "GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.0\r\n\r\n";
+    boost::beast::flat_buffer buffer;
+    buffer.commit(boost::asio::buffer_copy(buffer.prepare(two.size()), boost::asio::buffer(two)));
+    request_parser first;
+    ASSERT_FALSE(parse_buffered(first, buffer, [](const auto& p) { return p.is_done(); }));
+    EXPECT_TRUE(first.is_done()) << "done with the head: nothing is waited for";
+    EXPECT_EQ(first.target(), "/v1/models");
+    request_parser second;  // the pipelined request is still in the buffer, whole
+    ASSERT_FALSE(parse_buffered(second, buffer, [](const auto& p) { return p.is_done(); }));
+    EXPECT_TRUE(second.is_done());
+    EXPECT_EQ(second.method(), "GET");
+    EXPECT_EQ(second.target(), "/health");
+    EXPECT_EQ(second.version(), 10u);
+    EXPECT_FALSE(second.keep_alive()) << "HTTP/1.0 without keep-alive";
+    EXPECT_EQ(buffer.size(), 0u);
+}
+
+TEST(RequestParser, AChunkedBodyIsDecoded) {
+    const std::string wire = "POST /v1/embeddings HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                             "4\r\n{\"a\"\r\n3;x=y\r\n:1}\r\n0\r\n\r\n";
+    for (std::size_t piece = 1; piece <= wire.size(); ++piece) {
+        request_parser parser;
+        auto r = read_in_pieces(parser, wire, piece, 3);
+        ASSERT_FALSE(r.ec) << piece << ": " << r.ec.message();
+        ASSERT_TRUE(r.done);
+        EXPECT_EQ(r.body, "{\"a\":1}");
+        EXPECT_TRUE(parser.chunked());
+        EXPECT_FALSE(parser.keep_alive());
+    }
+}
+
+TEST(RequestParser, RefusesMalformedRequests) {
+    const refused_head examples[] = {
+        {" GET / HTTP/1.1\r\n\r\n", error::bad_method},
+        {"\r\nGET / HTTP/1.1\r\n\r\n", error::bad_method},
+        {"GE(T / HTTP/1.1\r\n\r\n", error::bad_method},
+        {"GET\t/ HTTP/1.1\r\n\r\n", error::bad_method},
+        {"GET  / HTTP/1.1\r\n\r\n", error::bad_target},
+        {"GET /a\x01 HTTP/1.1\r\n\r\n", error::bad_target},
+        {"GET /a\x7f HTTP/1.1\r\n\r\n", error::bad_target},
+        {"GET /\r\n\r\n", error::bad_target},
+        {"GET / HTTP/2.0\r\n\r\n", error::bad_version},
+        {"GET / HTTP/1.1 \r\n\r\n", error::bad_version},
+        {"GET / HTTP/1.1\n\r\n", error::bad_version},
+        {"GET / http/1.1\r\n\r\n", error::bad_version},
+        {"POST / HTTP/1.1\r\nBad Name: x\r\n\r\n", error::bad_field},
+        {"POST / HTTP/1.1\r\nX: y\r\n folded\r\n\r\n", error::bad_obs_fold},
+        {"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", error::multiple_content_length},
+        {"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", error::bad_transfer_encoding},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", error::bad_transfer_encoding},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", error::bad_transfer_encoding},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", error::bad_transfer_encoding},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", error::bad_transfer_encoding},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", error::bad_transfer_encoding},
+    };
+    for (const auto& e : examples) EXPECT_EQ(head_error<request_parser>(e.head), e.expected) << e.head;
+}
+
+TEST(RequestParser, AHeadOverTheLimitIsRefusedBeforeItEnds) {
+    request_parser parser;
+    parser.header_limit(100);
+    const std::string head = "POST / HTTP/1.1\r\nX-Padding: " + std::string(200, 'p');
+    error_code ec;
+    parser.put(boost::asio::buffer(head), ec);
+    EXPECT_EQ(ec, error::header_limit);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "http/answer_parser.hpp"
+#include "http/message_parser.hpp"
 
 #include "http/field_name.hpp"
 
@@ -19,16 +19,19 @@ using boost::beast::http::error;
 // A chunk's size line (with any extensions) and the trailer are bounded like the head.
 constexpr std::size_t max_chunk_line = 4096;
 
-// What each byte may be: part of a field name (RFC 9110 tchar), of a field value or reason
-// phrase (VCHAR, SP, HTAB, obs-text), or neither.
+// What each byte may be: part of a field name or method (RFC 9110 tchar), of a field value or
+// reason phrase (VCHAR, SP, HTAB, obs-text), of a request target (VCHAR, obs-text, as Beast
+// allowed), or none of them.
 constexpr unsigned char token_char = 1;
 constexpr unsigned char value_char = 2;
+constexpr unsigned char target_char = 4;
 
 constexpr std::array<unsigned char, 256> make_char_classes() {
     std::array<unsigned char, 256> t{};
     for (int c = 0; c < 256; ++c) {
         bool vchar = (c > 0x20 && c < 0x7f) || c >= 0x80;
         if (vchar || c == ' ' || c == '\t') t[c] |= value_char;
+        if (vchar) t[c] |= target_char;
         bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
         if (alnum || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos)
             t[c] |= token_char;
@@ -43,7 +46,28 @@ bool all_of_class(std::string_view s, unsigned char cls) {
     return true;
 }
 
+bool digit(char c) { return c >= '0' && c <= '9'; }
+
 bool is_ows(char c) { return c == ' ' || c == '\t'; }
+
+bool is(char c, unsigned char cls) { return char_classes[static_cast<unsigned char>(c)] & cls; }
+
+// Bytes of one class from `from` on: the index of the first byte that is not.
+std::size_t span_of(std::string_view in, std::size_t from, unsigned char cls) {
+    while (from < in.size() && is(in[from], cls)) ++from;
+    return from;
+}
+
+// The part of a start line that has a fixed shape ('#': a digit), matched as far as it has
+// arrived: 1 when it all matched, 0 when it is still arriving, -1 (with `ec`) when it differs.
+int match_shape(std::string_view in, std::size_t at, std::string_view shape, error_code& ec, error wrong) {
+    const std::size_t known = std::min(in.size() - std::min(at, in.size()), shape.size());
+    for (std::size_t i = 0; i < known; ++i) {
+        const bool ok = shape[i] == '#' ? digit(in[at + i]) : in[at + i] == shape[i];
+        if (!ok) return ec = wrong, -1;
+    }
+    return known == shape.size() ? 1 : 0;
+}
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
@@ -51,7 +75,6 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-bool digit(char c) { return c >= '0' && c <= '9'; }
 
 // Calls each(token) for the comma-separated tokens of a list-valued field.
 template <class Each>
@@ -108,31 +131,31 @@ std::size_t line_value_end(std::string_view in, std::size_t from, error_code& ec
 
 }  // namespace
 
-void answer_parser::reset() {
+void message_parser::reset() {
     state_ = state::head;
     head_parsed_ = 0;
     fields_at_.clear();
-    reason_at_ = reason_size_ = 0;
+    start_parts_[0] = start_parts_[1] = {};
     got_some_ = false;
     head_.clear();
     fields_.clear();
-    reason_ = {};
+    method_ = target_ = reason_ = {};
     status_ = 0;
     version_ = 11;
-    chunked_ = transfer_encoded_ = connection_close_ = connection_keep_alive_ = keep_alive_ = false;
+    chunked_ = chunked_seen_ = transfer_encoded_ = connection_close_ = connection_keep_alive_ = keep_alive_ = false;
     content_length_.reset();
     left_ = 0;
     trailer_bytes_ = 0;
     window_ = {};
 }
 
-std::string_view answer_parser::operator[](std::string_view name) const noexcept {
+std::string_view message_parser::operator[](std::string_view name) const noexcept {
     for (const auto& f : fields_)
         if (f.name.size() == name.size() && boost::beast::iequals(f.name, name)) return f.value;
     return {};
 }
 
-std::size_t answer_parser::put(net::const_buffer buffer, error_code& ec) {
+std::size_t message_parser::put(net::const_buffer buffer, error_code& ec) {
     ec = {};
     const std::string_view in(static_cast<const char*>(buffer.data()), buffer.size());
     if (!in.empty()) got_some_ = true;
@@ -223,7 +246,7 @@ std::size_t answer_parser::put(net::const_buffer buffer, error_code& ec) {
     return used;
 }
 
-void answer_parser::put_eof(error_code& ec) {
+void message_parser::put_eof(error_code& ec) {
     ec = {};
     if (state_ == state::eof_body) state_ = state::done;
     if (state_ != state::done) ec = error::partial_message;
@@ -231,9 +254,9 @@ void answer_parser::put_eof(error_code& ec) {
 
 // Parses the head as far as it has arrived. Nothing is consumed until it is whole; then it is
 // copied into the parser, and the fields point into the copy.
-std::size_t answer_parser::put_head(std::string_view in, error_code& ec) {
+std::size_t message_parser::put_head(std::string_view in, error_code& ec) {
     if (head_parsed_ == 0) {
-        const std::size_t next = parse_status_line(in, ec);
+        const std::size_t next = kind_ == kind::request ? parse_request_line(in, ec) : parse_status_line(in, ec);
         if (ec) return 0;
         if (next == std::string_view::npos) return ec = incomplete_head(in), 0;
         head_parsed_ = next;
@@ -245,10 +268,8 @@ std::size_t answer_parser::put_head(std::string_view in, error_code& ec) {
             if (in[at + 1] != '\n') return ec = error::bad_line_ending, 0;
             const std::size_t head_size = at + 2;
             if (head_size > header_limit_) return ec = error::header_limit, 0;
-            // Both framings at once is how responses are smuggled (RFC 9112 §6.3): refuse it.
-            if (transfer_encoded_ && content_length_) return ec = error::bad_transfer_encoding, 0;
+            if ((ec = begin_body())) return 0;
             keep_head(in, head_size);
-            begin_body();
             return head_size;
         }
         const std::size_t next = parse_field_line(in, at, ec);
@@ -260,27 +281,48 @@ std::size_t answer_parser::put_head(std::string_view in, error_code& ec) {
     return ec = incomplete_head(in), 0;
 }
 
-error_code answer_parser::incomplete_head(std::string_view in) const {
+error_code message_parser::incomplete_head(std::string_view in) const {
     return in.size() > header_limit_ ? error::header_limit : error::need_more;
 }
 
-void answer_parser::keep_head(std::string_view in, std::size_t head_size) {
+void message_parser::keep_head(std::string_view in, std::size_t head_size) {
     head_.assign(in.data(), head_size);
-    auto view = [&](std::uint32_t at, std::uint32_t size) { return std::string_view(head_).substr(at, size); };
-    reason_ = view(reason_at_, reason_size_);
-    for (const auto& f : fields_at_) fields_.push_back({view(f.name_at, f.name_size), view(f.value_at, f.value_size)});
+    auto view = [&](part_at p) { return std::string_view(head_).substr(p.at, p.size); };
+    if (kind_ == kind::request) {
+        method_ = view(start_parts_[0]);
+        target_ = view(start_parts_[1]);
+    } else {
+        reason_ = view(start_parts_[0]);
+    }
+    fields_.reserve(fields_at_.size());
+    for (const auto& f : fields_at_) fields_.push_back({view(f.name), view(f.value)});
+}
+
+// "POST /v1/chat/completions HTTP/1.1\r\n". Returns where the next line starts, npos when the
+// line has not all arrived.
+std::size_t message_parser::parse_request_line(std::string_view in, error_code& ec) {
+    const std::size_t method_end = span_of(in, 0, token_char);
+    if (method_end == in.size()) return std::string_view::npos;
+    if (method_end == 0 || in[method_end] != ' ') return ec = error::bad_method, 0;
+    const std::size_t target_end = span_of(in, method_end + 1, target_char);
+    if (target_end == in.size()) return std::string_view::npos;
+    if (target_end == method_end + 1 || in[target_end] != ' ') return ec = error::bad_target, 0;
+    const std::size_t version = target_end + 1;
+    const int shape = match_shape(in, version, "HTTP/#.#\r\n", ec, error::bad_version);
+    if (shape <= 0) return shape < 0 ? 0 : std::string_view::npos;
+    if (in[version + 5] != '1') return ec = error::bad_version, 0;
+    version_ = in[version + 7] == '0' ? 10 : 11;
+    start_parts_[0] = {0, static_cast<std::uint32_t>(method_end)};
+    start_parts_[1] = {static_cast<std::uint32_t>(method_end + 1), static_cast<std::uint32_t>(target_end - method_end - 1)};
+    return version + 10;
 }
 
 // "HTTP/1.1 200 OK\r\n"; the reason phrase may be empty, and so may the space before it.
-// Returns where the next line starts, npos when the line has not all arrived.
-std::size_t answer_parser::parse_status_line(std::string_view in, error_code& ec) {
-    constexpr std::string_view shape = "HTTP/#.# ###";  // '#': a digit
-    const std::size_t known = std::min(in.size(), shape.size());
-    for (std::size_t i = 0; i < known; ++i) {
-        const bool ok = shape[i] == '#' ? digit(in[i]) : in[i] == shape[i];
-        if (!ok) return ec = i < 9 ? error::bad_version : error::bad_status, 0;
-    }
-    if (known < shape.size()) return std::string_view::npos;
+std::size_t message_parser::parse_status_line(std::string_view in, error_code& ec) {
+    const int version = match_shape(in, 0, "HTTP/#.# ", ec, error::bad_version);
+    if (version <= 0) return version < 0 ? 0 : std::string_view::npos;
+    const int status = match_shape(in, 9, "###", ec, error::bad_status);
+    if (status <= 0) return status < 0 ? 0 : std::string_view::npos;
     if (in[5] != '1') return ec = error::bad_version, 0;
     version_ = in[7] == '0' ? 10 : 11;
     if (in[9] == '0') return ec = error::bad_status, 0;
@@ -291,18 +333,16 @@ std::size_t answer_parser::parse_status_line(std::string_view in, error_code& ec
     const std::size_t end = line_value_end(in, reason, ec);
     if (ec == error::bad_value) ec = error::bad_reason;
     if (ec || end == std::string_view::npos) return end;
-    reason_at_ = static_cast<std::uint32_t>(reason);
-    reason_size_ = static_cast<std::uint32_t>(end - reason);
+    start_parts_[0] = {static_cast<std::uint32_t>(reason), static_cast<std::uint32_t>(end - reason)};
     return end + 2;
 }
 
 // One "Name: value\r\n" line at `at`; returns where the next line starts, npos when the line
 // has not all arrived.
-std::size_t answer_parser::parse_field_line(std::string_view in, std::size_t at, error_code& ec) {
+std::size_t message_parser::parse_field_line(std::string_view in, std::size_t at, error_code& ec) {
     if (at >= in.size()) return std::string_view::npos;
     if (is_ows(in[at])) return ec = error::bad_obs_fold, 0;  // a folded continuation line
-    std::size_t colon = at;
-    while (colon < in.size() && (char_classes[static_cast<unsigned char>(in[colon])] & token_char)) ++colon;
+    const std::size_t colon = span_of(in, at, token_char);
     if (colon == in.size()) return std::string_view::npos;
     if (in[colon] == '\n') return ec = error::bad_line_ending, 0;
     if (in[colon] != ':' || colon == at) return ec = error::bad_field, 0;
@@ -312,15 +352,15 @@ std::size_t answer_parser::parse_field_line(std::string_view in, std::size_t at,
     if (ec || end == std::string_view::npos) return end;
     std::size_t value_last = end;
     while (value_last > value && is_ows(in[value_last - 1])) --value_last;
-    const std::string_view name = in.substr(at, colon - at);
-    if ((ec = apply_framing(name, in.substr(value, value_last - value)))) return 0;
-    fields_at_.push_back({static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(colon - at),
-                          static_cast<std::uint32_t>(value), static_cast<std::uint32_t>(value_last - value)});
+    if ((ec = apply_framing(in.substr(at, colon - at), in.substr(value, value_last - value)))) return 0;
+    if (fields_at_.capacity() == 0) fields_at_.reserve(16);  // one block for a usual head
+    fields_at_.push_back({{static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(colon - at)},
+                          {static_cast<std::uint32_t>(value), static_cast<std::uint32_t>(value_last - value)}});
     return end + 2;
 }
 
 // The fields that decide how the body is framed and whether the connection stays open.
-error_code answer_parser::apply_framing(std::string_view name, std::string_view value) {
+error_code message_parser::apply_framing(std::string_view name, std::string_view value) {
     if (name_is(name, "content-length")) {
         std::uint64_t n = 0;
         if (value.empty()) return error::bad_content_length;
@@ -331,10 +371,17 @@ error_code answer_parser::apply_framing(std::string_view name, std::string_view 
         if (content_length_ && *content_length_ != n) return error::multiple_content_length;
         content_length_ = n;
     } else if (name_is(name, "transfer-encoding")) {
-        // chunked counts only as the last coding (RFC 9112 §6.3); the last field has the last one.
+        // chunked counts only as the last coding (RFC 9112 §6.3), the last field has the last
+        // one, and it may be applied once.
         transfer_encoded_ = true;
         chunked_ = false;
-        for_each_token(value, [&](std::string_view coding) { chunked_ = name_is(coding, "chunked"); });
+        bool twice = false;
+        for_each_token(value, [&](std::string_view coding) {
+            chunked_ = name_is(coding, "chunked");
+            twice = twice || (chunked_ && chunked_seen_);
+            chunked_seen_ = chunked_seen_ || chunked_;
+        });
+        if (twice) return error::bad_transfer_encoding;
     } else if (name_is(name, "connection")) {
         for_each_token(value, [&](std::string_view option) {
             if (name_is(option, "close")) connection_close_ = true;
@@ -345,24 +392,31 @@ error_code answer_parser::apply_framing(std::string_view name, std::string_view 
 }
 
 // RFC 9112 §6.3 and §9.3: what follows the head and whether the connection can serve again.
-void answer_parser::begin_body() {
+error_code message_parser::begin_body() {
+    // Both framings at once is how messages are smuggled (RFC 9112 §6.3): refuse it.
+    if (transfer_encoded_ && content_length_) return error::bad_transfer_encoding;
     keep_alive_ = !connection_close_ && (version_ == 11 || connection_keep_alive_);
-    if (status_ / 100 == 1 || status_ == 204 || status_ == 304) {
+    if (kind_ == kind::response && (status_ / 100 == 1 || status_ == 204 || status_ == 304)) {
         chunked_ = false;  // these never have a body, whatever their fields say
         state_ = state::done;
     } else if (chunked_) {
         state_ = state::chunk_size;
+    } else if (kind_ == kind::request && transfer_encoded_) {
+        return error::bad_transfer_encoding;  // a request's length could not be known
     } else if (content_length_) {
         left_ = *content_length_;
         state_ = left_ ? state::length_body : state::done;
+    } else if (kind_ == kind::request) {
+        state_ = state::done;  // no body
     } else {
         // Delimited by the connection's end (also any transfer coding other than chunked).
         keep_alive_ = false;
         state_ = state::eof_body;
     }
+    return {};
 }
 
-std::size_t answer_parser::copy_body(const char* p, std::size_t n, std::uint64_t& left) {
+std::size_t message_parser::copy_body(const char* p, std::size_t n, std::uint64_t& left) {
     const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>({n, left, window_.size}));
     std::memcpy(window_.data, p, k);
     window_.data += k;
