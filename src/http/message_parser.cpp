@@ -69,25 +69,6 @@ int match_shape(std::string_view in, std::size_t at, std::string_view shape, err
     return known == shape.size() ? 1 : 0;
 }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-    return s;
-}
-
-
-// Calls each(token) for the comma-separated tokens of a list-valued field.
-template <class Each>
-void for_each_token(std::string_view list, Each each) {
-    while (!list.empty()) {
-        auto comma = list.find(',');
-        std::string_view token = trim(list.substr(0, comma));
-        if (!token.empty()) each(token);
-        if (comma == std::string_view::npos) break;
-        list.remove_prefix(comma + 1);
-    }
-}
-
 // The end of the line that starts at `from`: the index of its '\n', npos when it has not all
 // arrived. A '\n' without the '\r' before it is an error.
 std::size_t line_end(std::string_view in, std::size_t from, error_code& ec) {
@@ -142,10 +123,12 @@ void message_parser::reset() {
     method_ = target_ = reason_ = {};
     status_ = 0;
     version_ = 11;
-    chunked_ = chunked_seen_ = transfer_encoded_ = connection_close_ = connection_keep_alive_ = keep_alive_ = false;
+    chunked_ = transfer_encoded_ = connection_close_ = connection_keep_alive_ = keep_alive_ = false;
+    line_scanned_ = 0;
     content_length_.reset();
     left_ = 0;
     trailer_bytes_ = 0;
+    connection_options_ = 0;
     window_ = {};
 }
 
@@ -191,11 +174,11 @@ std::size_t message_parser::put(net::const_buffer buffer, error_code& ec) {
                 state_ = state::chunk_size;
                 break;
             case state::chunk_size: {
-                const std::size_t end = line_end(in, used, ec);
+                const std::size_t end = line_arrived(in, used) ? line_end(in, used, ec) : std::string_view::npos;
                 if (ec) return used;
                 if (end == std::string_view::npos) {
-                    if (avail > max_chunk_line) ec = error::bad_chunk;
-                    else ec = error::need_more;
+                    line_scanned_ = avail;
+                    ec = avail > max_chunk_line ? error::bad_chunk : error::need_more;
                     return used;
                 }
                 std::string_view line = in.substr(used, end - 1 - used);  // without CRLF
@@ -224,18 +207,27 @@ std::size_t message_parser::put(net::const_buffer buffer, error_code& ec) {
                 break;
             }
             case state::trailer: {
-                const std::size_t end = line_end(in, used, ec);
-                if (ec) return used;
-                if (end == std::string_view::npos) {
-                    if (trailer_bytes_ + avail > header_limit_) ec = error::header_limit;
-                    else ec = error::need_more;
+                // Trailer fields are checked like the head's, and dropped: nothing uses them.
+                std::size_t next = std::string_view::npos;
+                if (avail > 0 && p[0] == '\r') {
+                    if (avail >= 2 && p[1] != '\n') return ec = error::bad_line_ending, used;
+                    if (avail >= 2) {
+                        next = used + 2;  // the blank line that ends the message
+                        state_ = state::done;
+                    }
+                } else if (line_arrived(in, used)) {
+                    std::string_view name, value;
+                    next = scan_field_line(in, used, name, value, ec);
+                    if (ec) return used;
+                }
+                if (next == std::string_view::npos) {
+                    line_scanned_ = avail;
+                    ec = trailer_bytes_ + avail > header_limit_ ? error::header_limit : error::need_more;
                     return used;
                 }
-                const std::size_t length = end + 1 - used;
-                trailer_bytes_ += length;
+                trailer_bytes_ += next - used;
                 if (trailer_bytes_ > header_limit_) return ec = error::header_limit, used;
-                used = end + 1;
-                if (length == 2) state_ = state::done;  // the blank line that ends the message
+                used = next;
                 break;
             }
             case state::head:
@@ -255,16 +247,17 @@ void message_parser::put_eof(error_code& ec) {
 // Parses the head as far as it has arrived. Nothing is consumed until it is whole; then it is
 // copied into the parser, and the fields point into the copy.
 std::size_t message_parser::put_head(std::string_view in, error_code& ec) {
+    if (!line_arrived(in, head_parsed_)) return ec = incomplete_head(in), 0;
     if (head_parsed_ == 0) {
         const std::size_t next = kind_ == kind::request ? parse_request_line(in, ec) : parse_status_line(in, ec);
         if (ec) return 0;
-        if (next == std::string_view::npos) return ec = incomplete_head(in), 0;
+        if (next == std::string_view::npos) return ec = incomplete_line(in, 0), 0;
         head_parsed_ = next;
     }
     for (;;) {
         const std::size_t at = head_parsed_;
         if (at < in.size() && in[at] == '\r') {  // the blank line: the head is complete
-            if (at + 1 == in.size()) break;
+            if (at + 1 == in.size()) return ec = incomplete_line(in, at), 0;
             if (in[at + 1] != '\n') return ec = error::bad_line_ending, 0;
             const std::size_t head_size = at + 2;
             if (head_size > header_limit_) return ec = error::header_limit, 0;
@@ -274,15 +267,34 @@ std::size_t message_parser::put_head(std::string_view in, error_code& ec) {
         }
         const std::size_t next = parse_field_line(in, at, ec);
         if (ec) return 0;
-        if (next == std::string_view::npos) break;
+        if (next == std::string_view::npos) return ec = incomplete_line(in, at), 0;
         if (next > header_limit_) return ec = error::header_limit, 0;
         head_parsed_ = next;
     }
-    return ec = incomplete_head(in), 0;
 }
 
 error_code message_parser::incomplete_head(std::string_view in) const {
     return in.size() > header_limit_ ? error::header_limit : error::need_more;
+}
+
+// The line at `at` has not all arrived: what of it is here is not searched again.
+error_code message_parser::incomplete_line(std::string_view in, std::size_t at) {
+    line_scanned_ = in.size() - at;
+    return incomplete_head(in);
+}
+
+// Whether the rest of a line that did not all arrive before (line_scanned_ bytes of it, from
+// `at`) is here now: only the new bytes are searched for its end, so a line that arrives a
+// byte at a time costs linear time, not quadratic.
+bool message_parser::line_arrived(std::string_view in, std::size_t at) {
+    if (line_scanned_ == 0) return true;
+    const std::size_t from = at + line_scanned_;
+    if (from < in.size() && std::memchr(in.data() + from, '\n', in.size() - from)) {
+        line_scanned_ = 0;
+        return true;
+    }
+    line_scanned_ = in.size() - at;
+    return false;
 }
 
 void message_parser::keep_head(std::string_view in, std::size_t head_size) {
@@ -337,9 +349,24 @@ std::size_t message_parser::parse_status_line(std::string_view in, error_code& e
     return end + 2;
 }
 
-// One "Name: value\r\n" line at `at`; returns where the next line starts, npos when the line
-// has not all arrived.
+// One "Name: value\r\n" line of the head at `at`, kept; returns where the next line starts, npos
+// when the line has not all arrived.
 std::size_t message_parser::parse_field_line(std::string_view in, std::size_t at, error_code& ec) {
+    std::string_view name, value;
+    const std::size_t next = scan_field_line(in, at, name, value, ec);
+    if (ec || next == std::string_view::npos) return next;
+    if ((ec = apply_framing(name, value))) return 0;
+    if (fields_at_.capacity() == 0) fields_at_.reserve(16);  // one block for a usual head
+    auto offset = [&](std::string_view part) {
+        return part_at{static_cast<std::uint32_t>(part.data() - in.data()), static_cast<std::uint32_t>(part.size())};
+    };
+    fields_at_.push_back({offset(name), offset(value)});
+    return next;
+}
+
+// Checks a field line (of the head or of a chunked body's trailer) and finds its name and value.
+std::size_t message_parser::scan_field_line(std::string_view in, std::size_t at, std::string_view& name,
+                                            std::string_view& value_out, error_code& ec) {
     if (at >= in.size()) return std::string_view::npos;
     if (is_ows(in[at])) return ec = error::bad_obs_fold, 0;  // a folded continuation line
     const std::size_t colon = span_of(in, at, token_char);
@@ -352,10 +379,8 @@ std::size_t message_parser::parse_field_line(std::string_view in, std::size_t at
     if (ec || end == std::string_view::npos) return end;
     std::size_t value_last = end;
     while (value_last > value && is_ows(in[value_last - 1])) --value_last;
-    if ((ec = apply_framing(in.substr(at, colon - at), in.substr(value, value_last - value)))) return 0;
-    if (fields_at_.capacity() == 0) fields_at_.reserve(16);  // one block for a usual head
-    fields_at_.push_back({{static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(colon - at)},
-                          {static_cast<std::uint32_t>(value), static_cast<std::uint32_t>(value_last - value)}});
+    name = in.substr(at, colon - at);
+    value_out = in.substr(value, value_last - value);
     return end + 2;
 }
 
@@ -371,22 +396,24 @@ error_code message_parser::apply_framing(std::string_view name, std::string_view
         if (content_length_ && *content_length_ != n) return error::multiple_content_length;
         content_length_ = n;
     } else if (name_is(name, "transfer-encoding")) {
-        // chunked counts only as the last coding (RFC 9112 §6.3), the last field has the last
-        // one, and it may be applied once.
+        // chunked, once, is the only transfer coding accepted. Any other would have to be kept
+        // (the body passes on with a Content-Length or re-chunked), and neither OpenAI-style
+        // APIs nor their SDKs use one; a request's length is unknown without chunked last
+        // (RFC 9112 §6.3).
         transfer_encoded_ = true;
-        chunked_ = false;
-        bool twice = false;
+        bool other = value.empty();
         for_each_token(value, [&](std::string_view coding) {
-            chunked_ = name_is(coding, "chunked");
-            twice = twice || (chunked_ && chunked_seen_);
-            chunked_seen_ = chunked_seen_ || chunked_;
+            other = other || !name_is(coding, "chunked") || chunked_;
+            chunked_ = true;
         });
-        if (twice) return error::bad_transfer_encoding;
+        if (other) return error::bad_transfer_encoding;
     } else if (name_is(name, "connection")) {
         for_each_token(value, [&](std::string_view option) {
+            ++connection_options_;
             if (name_is(option, "close")) connection_close_ = true;
             else if (name_is(option, "keep-alive")) connection_keep_alive_ = true;
         });
+        if (connection_options_ > max_connection_options) return error::bad_value;
     }
     return {};
 }
@@ -396,20 +423,24 @@ error_code message_parser::begin_body() {
     // Both framings at once is how messages are smuggled (RFC 9112 §6.3): refuse it.
     if (transfer_encoded_ && content_length_) return error::bad_transfer_encoding;
     keep_alive_ = !connection_close_ && (version_ == 11 || connection_keep_alive_);
+    // HTTP/1.0 has no Transfer-Encoding: its framing is faulty (RFC 9112 §6.1). A request is
+    // refused; an answer is read, and its connection not used again.
+    if (transfer_encoded_ && version_ == 10) {
+        if (kind_ == kind::request) return error::bad_transfer_encoding;
+        keep_alive_ = false;
+    }
     if (kind_ == kind::response && (status_ / 100 == 1 || status_ == 204 || status_ == 304)) {
         chunked_ = false;  // these never have a body, whatever their fields say
         state_ = state::done;
     } else if (chunked_) {
         state_ = state::chunk_size;
-    } else if (kind_ == kind::request && transfer_encoded_) {
-        return error::bad_transfer_encoding;  // a request's length could not be known
     } else if (content_length_) {
         left_ = *content_length_;
         state_ = left_ ? state::length_body : state::done;
     } else if (kind_ == kind::request) {
         state_ = state::done;  // no body
     } else {
-        // Delimited by the connection's end (also any transfer coding other than chunked).
+        // Delimited by the connection's end.
         keep_alive_ = false;
         state_ = state::eof_body;
     }

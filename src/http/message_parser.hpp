@@ -14,6 +14,7 @@
 #include "core/net.hpp"
 #include "http/small_blocks.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -23,6 +24,24 @@
 #include <vector>
 
 namespace spillway::http {
+
+// A head may name at most this many options in its Connection fields; more is refused
+// (bad_value): each one is compared with every field when the head is forwarded.
+inline constexpr std::size_t max_connection_options = 64;
+
+// Calls each(token) for the comma-separated, trimmed, non-empty tokens of a list-valued field.
+template <class Each>
+void for_each_token(std::string_view list, Each each) {
+    while (!list.empty()) {
+        const auto comma = list.find(',');
+        std::string_view token = list.substr(0, comma);
+        while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+        while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+        if (!token.empty()) each(token);
+        if (comma == std::string_view::npos) break;
+        list.remove_prefix(comma + 1);
+    }
+}
 
 struct head_field {
     std::string_view name;   // as sent
@@ -43,8 +62,9 @@ public:
 
     // Ready for a new message on the same connection; memory is kept.
     void reset();
-    // A head larger than this fails with header_limit (default 64 KiB).
-    void header_limit(std::size_t bytes) noexcept { header_limit_ = bytes; }
+    // A head larger than this fails with header_limit (default 64 KiB, at most 16 MiB: the
+    // parser keeps offsets into the head in 32 bits).
+    void header_limit(std::size_t bytes) noexcept { header_limit_ = std::min<std::size_t>(bytes, 16 << 20); }
 
     // Consumes what it can of `in` and returns how much; a call that completes the head ends
     // there. Errors (Beast's http::error): need_more when it stopped for want of input (the
@@ -96,9 +116,13 @@ private:
 
     std::size_t put_head(std::string_view in, error_code& ec);
     error_code incomplete_head(std::string_view in) const;
+    error_code incomplete_line(std::string_view in, std::size_t at);
+    bool line_arrived(std::string_view in, std::size_t at);
     std::size_t parse_request_line(std::string_view in, error_code& ec);
     std::size_t parse_status_line(std::string_view in, error_code& ec);
     std::size_t parse_field_line(std::string_view in, std::size_t at, error_code& ec);
+    std::size_t scan_field_line(std::string_view in, std::size_t at, std::string_view& name, std::string_view& value,
+                                error_code& ec);
     error_code apply_framing(std::string_view name, std::string_view value);
     void keep_head(std::string_view in, std::size_t head_size);
     error_code begin_body();
@@ -110,6 +134,7 @@ private:
     // How far the head is parsed: the input is not consumed until the head is whole, so what
     // is parsed keeps its offsets when the rest arrives and is not parsed again.
     std::size_t head_parsed_ = 0;
+    std::size_t line_scanned_ = 0;  // of a line that has not all arrived: bytes known to hold no LF
     bool got_some_ = false;
     // The head's bytes, which the start line's parts and the fields view. Their memory comes
     // from the per-thread block lists (small_blocks.hpp), as a request's parser is new each time.
@@ -119,7 +144,6 @@ private:
     part_at start_parts_[2];  // method and target, or the reason phrase
     unsigned version_ = 11;
     bool chunked_ = false;
-    bool chunked_seen_ = false;  // in any coding so far
     bool transfer_encoded_ = false;
     bool connection_close_ = false;
     bool connection_keep_alive_ = false;
@@ -127,6 +151,7 @@ private:
     std::optional<std::uint64_t> content_length_;
     std::uint64_t left_ = 0;  // of the body (length) or of the chunk being read
     std::size_t trailer_bytes_ = 0;
+    std::size_t connection_options_ = 0;
     body_window window_;
 };
 
@@ -139,8 +164,9 @@ public:
     std::string_view reason() const noexcept { return reason_; }
 };
 
-// A client's request. A request with neither Content-Length nor Transfer-Encoding has no body;
-// one whose last transfer coding is not chunked is refused (RFC 9112 §6.3).
+// A client's request. A request with neither Content-Length nor Transfer-Encoding has no body.
+// Both kinds accept chunked as the only transfer coding, applied once, and never together with
+// Content-Length.
 class request_parser final : public message_parser {
 public:
     request_parser() noexcept : message_parser(kind::request) {}

@@ -26,9 +26,11 @@ bool expects_continue(const request_parser& p) {
     return p.version() == 11 && name_is(p["expect"], "100-continue");
 }
 
-// The request body's string, given to the parser as its window: sized by Content-Length
-// (checked against the limit before a byte of it is read), or for a chunked body grown by
-// doubling from 16 KiB, never past the limit.
+// The request body's string, given to the parser as its window. It grows by doubling from
+// 16 KiB as the body arrives, so memory follows what was received, not what a Content-Length
+// announced; a declared length over the limit is refused before a byte of the body is read.
+// A chunked body's window holds one byte more than the limit: a body that fills it is over the
+// limit, and one of exactly the limit still gets its last chunk parsed.
 class body_space {
 public:
     body_space(std::string& body, std::uint64_t limit) : body_(body), limit_(limit) {}
@@ -36,22 +38,16 @@ public:
     static bool full_or_done(const request_parser& p) { return p.is_done() || p.body().size == 0; }
 
     error_code open(request_parser& p) {
-        if (auto length = p.content_length()) {
-            if (*length > limit_) return bhttp::error::body_limit;
-            body_.resize(static_cast<std::size_t>(*length));
-        } else {
-            body_.resize(static_cast<std::size_t>(std::min<std::uint64_t>(16 * 1024, limit_)));
-        }
-        p.body() = {body_.data(), body_.size()};
-        return {};
+        const auto length = p.content_length();
+        if (length && *length > limit_) return bhttp::error::body_limit;
+        most_ = length ? *length : std::max(limit_, limit_ + 1);  // (the limit may be the largest number)
+        return resize(p, 0, std::min<std::uint64_t>(16 * 1024, most_));
     }
     // The window is full and the body goes on.
     error_code grow(request_parser& p) {
         const std::size_t filled = body_.size();
-        if (filled >= limit_) return bhttp::error::body_limit;
-        body_.resize(static_cast<std::size_t>(std::min<std::uint64_t>(2 * filled + 1, limit_)));
-        p.body() = {body_.data() + filled, body_.size() - filled};
-        return {};
+        if (filled >= most_) return bhttp::error::body_limit;
+        return resize(p, filled, std::min<std::uint64_t>(2 * static_cast<std::uint64_t>(filled), most_));
     }
     // Only what was received stays.
     void close(const request_parser& p) {
@@ -59,8 +55,15 @@ public:
     }
 
 private:
+    error_code resize(request_parser& p, std::size_t filled, std::uint64_t size) {
+        body_.resize(static_cast<std::size_t>(size));
+        p.body() = {body_.data() + filled, body_.size() - filled};
+        return {};
+    }
+
     std::string& body_;
     std::uint64_t limit_;
+    std::uint64_t most_ = 0;  // the window's largest size: the declared length, or the limit and one
 };
 
 void log_escaped(std::exception_ptr e) {

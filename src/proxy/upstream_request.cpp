@@ -4,6 +4,7 @@
 #include "http/wire.hpp"
 
 #include <boost/beast/core/string.hpp>
+#include <boost/container/small_vector.hpp>
 
 namespace spillway::proxy {
 
@@ -40,25 +41,21 @@ bool is_client_credential(std::string_view name) {
     return name_is(name, "api-key") || name_is(name, "authorization");
 }
 
-// The first value of a field, empty if none.
-std::string_view field_value(std::span<const http::head_field> fields, std::string_view lower_name) {
+// The options of every Connection field: the fields they name are hop-by-hop too (RFC 9110
+// §7.6.1). The parsers refuse a head with more than http::max_connection_options of them, which
+// bounds the comparisons per field.
+using connection_options = boost::container::small_vector<std::string_view, 4>;
+
+connection_options connection_options_of(std::span<const http::head_field> fields) {
+    connection_options options;
     for (const auto& f : fields)
-        if (name_is(f.name, lower_name)) return f.value;
-    return {};
+        if (name_is(f.name, "connection")) http::for_each_token(f.value, [&](std::string_view o) { options.push_back(o); });
+    return options;
 }
 
-// Whether `name` is one of the comma-separated tokens of the Connection header: such headers
-// are hop-by-hop too (RFC 9110 §7.6.1).
-bool named_in_connection(std::string_view connection, std::string_view name) {
-    while (!connection.empty()) {
-        auto comma = connection.find(',');
-        std::string_view token = connection.substr(0, comma);
-        while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
-        while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
-        if (!token.empty() && boost::beast::iequals(token, name)) return true;
-        if (comma == std::string_view::npos) break;
-        connection.remove_prefix(comma + 1);
-    }
+bool named_in(const connection_options& options, std::string_view name) {
+    for (std::string_view o : options)
+        if (o.size() == name.size() && boost::beast::iequals(o, name)) return true;
     return false;
 }
 
@@ -103,12 +100,12 @@ std::string upstream_host(const config::endpoint& ep) {
 }
 
 void append_forwarded_request_headers(std::span<const http::head_field> from, std::string& out) {
-    const std::string_view connection = field_value(from, "connection");
+    const connection_options connection = connection_options_of(from);
     for (const auto& f : from) {
         if (is_connection_scoped(f.name) || is_framing(f.name) || is_client_credential(f.name) ||
             name_starts_with(f.name, "x-spillway-"))
             continue;
-        if (!connection.empty() && named_in_connection(connection, f.name)) continue;
+        if (!connection.empty() && named_in(connection, f.name)) continue;
         http::wire::append_field(f.name, f.value, out);
     }
 }
@@ -151,10 +148,10 @@ std::string upstream_request_head(const upstream_wire& wire, operation op, std::
 
 void append_client_response_fields(std::span<const http::head_field> upstream,
                                    std::initializer_list<std::string_view> replaced, std::string& out) {
-    const std::string_view connection = field_value(upstream, "connection");
+    const connection_options connection = connection_options_of(upstream);
     for (const auto& f : upstream) {
         if (is_connection_scoped(f.name) || name_starts_with(f.name, "x-spillway-")) continue;
-        if (!connection.empty() && named_in_connection(connection, f.name)) continue;
+        if (!connection.empty() && named_in(connection, f.name)) continue;
         bool is_replaced = false;
         for (std::string_view r : replaced) is_replaced = is_replaced || name_is(f.name, r);
         if (is_replaced) continue;

@@ -165,7 +165,7 @@ TEST_F(DataPlane, ContentLengthWithTransferEncodingIsRefusedOnce) {
 // grows past max_body_bytes (4096 here) is refused with a 413, like a declared length would be.
 TEST_F(DataPlane, AChunkedRequestBodyIsForwardedWholeAndBoundedByTheLimit) {
     const std::string body = chat().dump();
-    auto chunked = [](const std::string& data, std::size_t piece) {
+    auto chunks = [](const std::string& data, std::size_t piece) {
         std::string out;
         for (std::size_t at = 0; at < data.size(); at += piece) {
             const std::string part = data.substr(at, piece);
@@ -173,11 +173,12 @@ TEST_F(DataPlane, AChunkedRequestBodyIsForwardedWholeAndBoundedByTheLimit) {
             std::snprintf(size, sizeof size, "%zx", part.size());
             out += std::string(size) + ";ext=1\r\n" + part + "\r\n";
         }
-        return out + "0\r\nx-trailer: t\r\n\r\n";
+        return out;
     };
+    const std::string last_chunk = "0\r\nx-trailer: t\r\n\r\n";
     const std::string head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\napi-key: sk-test-client\r\n"
                              "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
-    auto ok = raw_exchange(proxy_->port(), head + chunked(body, 7));
+    auto ok = raw_exchange(proxy_->port(), head + chunks(body, 7) + last_chunk);
     EXPECT_TRUE(ok.bytes.starts_with("HTTP/1.1 200")) << ok.bytes.substr(0, 300);
     auto last = mock_->stats("primary")["last_request"];
     EXPECT_EQ(last["body"], body);
@@ -192,11 +193,16 @@ TEST_F(DataPlane, AChunkedRequestBodyIsForwardedWholeAndBoundedByTheLimit) {
     EXPECT_TRUE(has_length) << last["headers"].dump();
 
     const auto requests_before = mock_->stats("primary")["requests"].get<int>();
-    auto big = raw_exchange(proxy_->port(), head + chunked(std::string(5000, ' '), 1000));
+    auto big = raw_exchange(proxy_->port(), head + chunks(std::string(5000, ' '), 1000) + last_chunk);
     EXPECT_TRUE(big.bytes.starts_with("HTTP/1.1 413")) << big.bytes.substr(0, 300);
     EXPECT_NE(big.bytes.find("request_too_large"), std::string::npos) << big.bytes;
     EXPECT_TRUE(big.closed_by_server);
     EXPECT_EQ(mock_->stats("primary")["requests"].get<int>(), requests_before);
+
+    // Exactly the limit, its last chunk arriving later: not over the limit (the body is not JSON).
+    auto exact = trickle(proxy_->port(), {head + chunks(std::string(4096, ' '), 4096), last_chunk}, 200ms, 5s);
+    EXPECT_TRUE(exact.bytes.starts_with("HTTP/1.1 400")) << exact.bytes.substr(0, 300);
+    EXPECT_NE(exact.bytes.find("invalid_json"), std::string::npos) << exact.bytes;
 
     auto gzip = raw_exchange(proxy_->port(), "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\napi-key: sk-test-client\r\n"
                                              "Transfer-Encoding: gzip\r\n\r\nzz");

@@ -285,6 +285,21 @@ TEST(CopyRequestHeaders, HeadersNamedByConnectionAreHopByHop) {
     EXPECT_EQ(response[bhttp::field::content_type], "application/json");
 }
 
+TEST(CopyRequestHeaders, EveryConnectionFieldNamesHopByHopHeaders) {
+    bhttp::fields from;
+    from.insert("Connection", "keep-alive");
+    from.insert("Connection", "X-First-Hop");
+    from.insert("connection", " x-second-hop ,");
+    from.insert("X-First-Hop", "1");
+    from.insert("X-Second-Hop", "2");
+    from.insert("X-Kept", "3");
+    auto to = forwarded_fields(from);
+    EXPECT_EQ(to.count("X-First-Hop"), 0u);
+    EXPECT_EQ(to.count("X-Second-Hop"), 0u);
+    EXPECT_EQ(to["X-Kept"], "3");
+    EXPECT_EQ(field_count(to), 1u);
+}
+
 TEST(SetUpstreamCredentials, AzureUsesApiKey) {
     bhttp::fields to;
     add_credentials(azure_region(), to);
