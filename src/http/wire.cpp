@@ -29,10 +29,6 @@ void append_field(std::string_view name, std::string_view value, std::string& ou
     out.append(crlf);
 }
 
-void append_fields(const boost::beast::http::fields& fields, std::string& out) {
-    for (const auto& f : fields) append_field(f.name_string(), f.value(), out);
-}
-
 void append_chunk_size(std::size_t n, std::string& out) {
     append_number(n, 16, out);
     out.append(crlf);

@@ -8,8 +8,6 @@
 
 namespace spillway::proxy {
 
-namespace bhttp = boost::beast::http;
-
 namespace {
 
 using http::name_is;
