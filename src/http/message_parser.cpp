@@ -247,6 +247,12 @@ void message_parser::put_eof(error_code& ec) {
 // Parses the head as far as it has arrived. Nothing is consumed until it is whole; then it is
 // copied into the parser, and the fields point into the copy.
 std::size_t message_parser::put_head(std::string_view in, error_code& ec) {
+    // Empty lines before a request line are ignored (RFC 9112 §2.2: some clients send one after
+    // a body). They are consumed one by one, each a call of its own.
+    if (kind_ == kind::request && head_parsed_ == 0 && !in.empty() && in[0] == '\r') {
+        if (in.size() == 1) return ec = error::need_more, 0;
+        if (in[1] == '\n') return 2;
+    }
     if (!line_arrived(in, head_parsed_)) return ec = incomplete_head(in), 0;
     if (head_parsed_ == 0) {
         const std::size_t next = kind_ == kind::request ? parse_request_line(in, ec) : parse_status_line(in, ec);

@@ -251,6 +251,18 @@ TEST_F(DataPlane, TheClientsConnectionHeaderDecidesWhetherTheConnectionStaysOpen
     EXPECT_TRUE(own.closed_by_server);
 }
 
+// Some clients send an empty line after a body; the next request on the connection still counts.
+TEST_F(DataPlane, AnEmptyLineBetweenRequestsIsIgnored) {
+    const std::string body = chat().dump();
+    const std::string chat_request = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\napi-key: sk-test-client\r\n"
+                                     "Content-Type: application/json\r\nContent-Length: " +
+                                     std::to_string(body.size()) + "\r\n\r\n" + body;
+    const std::string models = "GET /v1/models HTTP/1.1\r\nHost: x\r\napi-key: sk-test-client\r\nConnection: close\r\n\r\n";
+    auto r = raw_exchange(proxy_->port(), chat_request + "\r\n" + models, 5s);
+    EXPECT_EQ(count_occurrences(r.bytes, "HTTP/1.1 200 OK"), 2) << r.bytes;
+    EXPECT_TRUE(r.closed_by_server);
+}
+
 // A client that sends a whole large body before reading must still get the 413, not a reset:
 // the server reads away what is in flight before it closes.
 TEST_F(DataPlane, AnOversizedUploadStillReadsIts413) {

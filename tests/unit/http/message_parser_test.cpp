@@ -400,6 +400,20 @@ TEST(RequestParser, ARequestWithoutLengthHasNoBody) {
     EXPECT_EQ(buffer.size(), 0u);
 }
 
+// RFC 9112 §2.2: a server ignores empty lines before a request line (a client may send one
+// after a body); they are consumed, and the request after them is read whole.
+TEST(RequestParser, EmptyLinesBeforeTheRequestLineAreIgnored) {
+    const std::string wire = "\r\n\r\nGET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (std::size_t piece = 1; piece <= wire.size(); ++piece) {
+        request_parser parser;
+        auto r = read_in_pieces(parser, wire, piece, 16);
+        ASSERT_FALSE(r.ec) << piece << ": " << r.ec.message();
+        ASSERT_TRUE(r.done) << piece;
+        EXPECT_EQ(parser.target(), "/v1/models");
+        EXPECT_EQ(parser["host"], "x");
+    }
+}
+
 TEST(RequestParser, AChunkedBodyIsDecoded) {
     const std::string wire = "POST /v1/embeddings HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
                              "4\r\n{\"a\"\r\n3;x=y\r\n:1}\r\n0\r\n\r\n";
@@ -417,7 +431,7 @@ TEST(RequestParser, AChunkedBodyIsDecoded) {
 TEST(RequestParser, RefusesMalformedRequests) {
     const refused_head examples[] = {
         {" GET / HTTP/1.1\r\n\r\n", error::bad_method},
-        {"\r\nGET / HTTP/1.1\r\n\r\n", error::bad_method},
+        {"\nGET / HTTP/1.1\r\n\r\n", error::bad_method},
         {"GE(T / HTTP/1.1\r\n\r\n", error::bad_method},
         {"GET\t/ HTTP/1.1\r\n\r\n", error::bad_method},
         {"GET  / HTTP/1.1\r\n\r\n", error::bad_target},
