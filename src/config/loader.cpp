@@ -144,6 +144,9 @@ constexpr int_range wait_ms{0, day_ms};
 constexpr int_range port_range{0, 65535};
 constexpr int_range worker_range{0, 256};
 constexpr int_range http_status{100, 599};
+// A head's size: HTTP's parser keeps offsets into a head in 32 bits and takes at most 16 MiB
+// (http/message_parser.hpp), far above any real head.
+constexpr int_range header_bytes{1, 16 << 20};
 
 std::string range_message(int_range r, int64_t v) {
     if (v < r.min) return r.min == 1 ? "must be > 0" : "must be >= " + std::to_string(r.min);
@@ -691,7 +694,7 @@ void read_limits(object_reader r, limits& out) {
     assign(out.header_timeout, r.integer("header_timeout_ms", duration_ms));
     assign(out.idle_timeout, r.integer("idle_timeout_ms", duration_ms));
     assign(out.max_connections, r.integer("max_connections", positive_u32));
-    assign(out.max_header_bytes, r.integer("max_header_bytes", positive_u32));
+    assign(out.max_header_bytes, r.integer("max_header_bytes", header_bytes));
     assign(out.upstream_idle_per_region, r.integer("upstream_idle_per_region", positive_u32));
     r.finish();
 }

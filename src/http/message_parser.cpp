@@ -40,12 +40,6 @@ constexpr std::array<unsigned char, 256> make_char_classes() {
 }
 constexpr std::array<unsigned char, 256> char_classes = make_char_classes();
 
-bool all_of_class(std::string_view s, unsigned char cls) {
-    for (unsigned char c : s)
-        if (!(char_classes[c] & cls)) return false;
-    return true;
-}
-
 bool digit(char c) { return c >= '0' && c <= '9'; }
 
 bool is_ows(char c) { return c == ' ' || c == '\t'; }
@@ -123,7 +117,7 @@ void message_parser::reset() {
     method_ = target_ = reason_ = {};
     status_ = 0;
     version_ = 11;
-    chunked_ = transfer_encoded_ = connection_close_ = connection_keep_alive_ = keep_alive_ = false;
+    chunked_ = connection_close_ = connection_keep_alive_ = keep_alive_ = false;
     line_scanned_ = 0;
     content_length_.reset();
     left_ = 0;
@@ -181,45 +175,14 @@ std::size_t message_parser::put(net::const_buffer buffer, error_code& ec) {
                     ec = avail > max_chunk_line ? error::bad_chunk : error::need_more;
                     return used;
                 }
-                std::string_view line = in.substr(used, end - 1 - used);  // without CRLF
-                std::uint64_t size = 0;
-                std::size_t digits = 0;
-                for (; digits < line.size(); ++digits) {
-                    const char c = line[digits];
-                    unsigned v;
-                    if (digit(c)) v = static_cast<unsigned>(c - '0');
-                    else if (c >= 'a' && c <= 'f') v = static_cast<unsigned>(c - 'a' + 10);
-                    else if (c >= 'A' && c <= 'F') v = static_cast<unsigned>(c - 'A' + 10);
-                    else break;
-                    if (size >> 60) return ec = error::bad_chunk, used;  // would overflow
-                    size = size * 16 + v;
-                }
-                // After the size, only extensions: optional whitespace, then ';' and anything
-                // printable (they carry nothing spillway uses).
-                std::string_view ext = line.substr(digits);
-                while (!ext.empty() && is_ows(ext.front())) ext.remove_prefix(1);
-                if (digits == 0) return ec = error::bad_chunk, used;
-                if (!ext.empty() && (ext.front() != ';' || !all_of_class(ext, value_char)))
-                    return ec = error::bad_chunk_extension, used;
+                if ((ec = parse_chunk_size(in.substr(used, end - 1 - used), left_))) return used;
                 used = end + 1;
-                left_ = size;
-                state_ = size == 0 ? state::trailer : state::chunk_data;
+                state_ = left_ == 0 ? state::trailer : state::chunk_data;
                 break;
             }
             case state::trailer: {
-                // Trailer fields are checked like the head's, and dropped: nothing uses them.
-                std::size_t next = std::string_view::npos;
-                if (avail > 0 && p[0] == '\r') {
-                    if (avail >= 2 && p[1] != '\n') return ec = error::bad_line_ending, used;
-                    if (avail >= 2) {
-                        next = used + 2;  // the blank line that ends the message
-                        state_ = state::done;
-                    }
-                } else if (line_arrived(in, used)) {
-                    std::string_view name, value;
-                    next = scan_field_line(in, used, name, value, ec);
-                    if (ec) return used;
-                }
+                const std::size_t next = parse_trailer_line(in, used, ec);
+                if (ec) return used;
                 if (next == std::string_view::npos) {
                     line_scanned_ = avail;
                     ec = trailer_bytes_ + avail > header_limit_ ? error::header_limit : error::need_more;
@@ -236,6 +199,44 @@ std::size_t message_parser::put(net::const_buffer buffer, error_code& ec) {
         }
     }
     return used;
+}
+
+// A chunk's size line without its CRLF: hex digits, then only extensions (optional whitespace,
+// ';' and anything printable; they carry nothing spillway uses).
+error_code message_parser::parse_chunk_size(std::string_view line, std::uint64_t& size) {
+    size = 0;
+    std::size_t digits = 0;
+    for (; digits < line.size(); ++digits) {
+        const char c = line[digits];
+        unsigned v;
+        if (digit(c)) v = static_cast<unsigned>(c - '0');
+        else if (c >= 'a' && c <= 'f') v = static_cast<unsigned>(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') v = static_cast<unsigned>(c - 'A' + 10);
+        else break;
+        if (size >> 60) return error::bad_chunk;  // would overflow
+        size = size * 16 + v;
+    }
+    if (digits == 0) return error::bad_chunk;
+    std::string_view ext = line.substr(digits);
+    while (!ext.empty() && is_ows(ext.front())) ext.remove_prefix(1);
+    if (!ext.empty() && (ext.front() != ';' || span_of(ext, 0, value_char) != ext.size()))
+        return error::bad_chunk_extension;
+    return {};
+}
+
+// One line of a chunked body's trailer at `at`: a field, checked like the head's and dropped
+// (nothing uses them), or the blank line that ends the message. Returns where the next line
+// starts, npos when the line has not all arrived.
+std::size_t message_parser::parse_trailer_line(std::string_view in, std::size_t at, error_code& ec) {
+    if (at < in.size() && in[at] == '\r') {
+        if (at + 1 == in.size()) return std::string_view::npos;
+        if (in[at + 1] != '\n') return ec = error::bad_line_ending, 0;
+        state_ = state::done;
+        return at + 2;
+    }
+    if (!line_arrived(in, at)) return std::string_view::npos;
+    std::string_view name, value;
+    return scan_field_line(in, at, name, value, ec);
 }
 
 void message_parser::put_eof(error_code& ec) {
@@ -406,7 +407,6 @@ error_code message_parser::apply_framing(std::string_view name, std::string_view
         // (the body passes on with a Content-Length or re-chunked), and neither OpenAI-style
         // APIs nor their SDKs use one; a request's length is unknown without chunked last
         // (RFC 9112 §6.3).
-        transfer_encoded_ = true;
         bool other = value.empty();
         for_each_token(value, [&](std::string_view coding) {
             other = other || !name_is(coding, "chunked") || chunked_;
@@ -427,11 +427,11 @@ error_code message_parser::apply_framing(std::string_view name, std::string_view
 // RFC 9112 §6.3 and §9.3: what follows the head and whether the connection can serve again.
 error_code message_parser::begin_body() {
     // Both framings at once is how messages are smuggled (RFC 9112 §6.3): refuse it.
-    if (transfer_encoded_ && content_length_) return error::bad_transfer_encoding;
+    if (chunked_ && content_length_) return error::bad_transfer_encoding;
     keep_alive_ = !connection_close_ && (version_ == 11 || connection_keep_alive_);
     // HTTP/1.0 has no Transfer-Encoding: its framing is faulty (RFC 9112 §6.1). A request is
     // refused; an answer is read, and its connection not used again.
-    if (transfer_encoded_ && version_ == 10) {
+    if (chunked_ && version_ == 10) {
         if (kind_ == kind::request) return error::bad_transfer_encoding;
         keep_alive_ = false;
     }

@@ -124,6 +124,8 @@ private:
     std::size_t scan_field_line(std::string_view in, std::size_t at, std::string_view& name, std::string_view& value,
                                 error_code& ec);
     error_code apply_framing(std::string_view name, std::string_view value);
+    static error_code parse_chunk_size(std::string_view line, std::uint64_t& size);
+    std::size_t parse_trailer_line(std::string_view in, std::size_t at, error_code& ec);
     void keep_head(std::string_view in, std::size_t head_size);
     error_code begin_body();
     std::size_t copy_body(const char* p, std::size_t n, std::uint64_t& left);
@@ -143,8 +145,7 @@ private:
     std::vector<field_at, message_allocator<field_at>> fields_at_;
     part_at start_parts_[2];  // method and target, or the reason phrase
     unsigned version_ = 11;
-    bool chunked_ = false;
-    bool transfer_encoded_ = false;
+    bool chunked_ = false;  // Transfer-Encoding: chunked (the only coding accepted)
     bool connection_close_ = false;
     bool connection_keep_alive_ = false;
     bool keep_alive_ = false;

@@ -23,7 +23,6 @@ connection_ptr upstream_pool::take_idle() {
 void upstream_pool::release(connection_ptr conn) {
     if (idle_.size() >= target_.max_idle) return;  // dropping it closes it
     conn->reused = true;
-    conn->parser.reset();
     conn->stream.tcp_layer().expires_never();
     idle_.push_back(std::move(conn));
 }

@@ -4,8 +4,8 @@
 #pragma once
 
 #include "core/net.hpp"
-#include "http/message_parser.hpp"
 #include "http/any_stream.hpp"
+#include "http/message_parser.hpp"
 
 #include <chrono>
 #include <cstdint>

@@ -40,11 +40,15 @@ protected:
     // A fresh proxy per test: health state (cooldowns, open circuits) must not leak between tests.
     void SetUp() override {
         mock_->reset();
+        start_proxy(4096);
+    }
+    void start_proxy(std::uint64_t max_body_bytes) {
         json cfg = {{"workers", 1},
                     {"auth", {{"keys", json::array({{{"name", "tests"}, {"key", "sk-test-client"}}})}}},
-                    {"limits", {{"max_body_bytes", 4096}, {"header_timeout_ms", 600}}},
+                    {"limits", {{"max_body_bytes", max_body_bytes}, {"header_timeout_ms", 600}}},
                     {"routing", {{"request_timeout_ms", 5000}, {"connect_timeout_ms", 500}}},
                     {"regions", json::array({proxy_region(*mock_, "primary", 0), proxy_region(*mock_, "secondary", 1)})}};
+        proxy_.reset();
         proxy_ = std::make_unique<proxy_server>(cfg);
     }
 
@@ -208,6 +212,32 @@ TEST_F(DataPlane, AChunkedRequestBodyIsForwardedWholeAndBoundedByTheLimit) {
                                              "Transfer-Encoding: gzip\r\n\r\nzz");
     EXPECT_TRUE(gzip.bytes.starts_with("HTTP/1.1 400")) << "a request's length must be known: " << gzip.bytes;
     EXPECT_TRUE(gzip.closed_by_server);
+}
+
+// A body larger than the server's first 16 KiB of room arrives whole, declared or chunked, and
+// however it is split into writes.
+TEST_F(DataPlane, ABodyLargerThanTheFirstWindowArrivesWhole) {
+    start_proxy(1 << 20);
+    json large = chat();
+    large["messages"][0]["content"] = std::string(200000, 'a');
+    const std::string body = large.dump();
+    const std::string head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\napi-key: sk-test-client\r\n"
+                             "Content-Type: application/json\r\nConnection: close\r\n";
+    std::vector<std::string> declared{head + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n"};
+    std::vector<std::string> chunked{head + "Transfer-Encoding: chunked\r\n\r\n"};
+    for (std::size_t at = 0; at < body.size(); at += 50000) {
+        const std::string part = body.substr(at, 50000);
+        declared.push_back(part);
+        char size[16];
+        std::snprintf(size, sizeof size, "%zx\r\n", part.size());
+        chunked.push_back(size + part + "\r\n");
+    }
+    chunked.push_back("0\r\n\r\n");
+    for (const auto& writes : {declared, chunked}) {
+        auto r = trickle(proxy_->port(), writes, 20ms, 5s);
+        EXPECT_TRUE(r.bytes.starts_with("HTTP/1.1 200")) << r.bytes.substr(0, 300);
+        EXPECT_EQ(mock_->stats("primary")["last_request"]["body"], body);
+    }
 }
 
 // curl sends `Expect: 100-continue` with larger bodies and waits up to a second for the go-ahead.

@@ -351,6 +351,12 @@ TEST(validation_sections, limits_must_be_positive) {
                               "limits.max_header_bytes: must be > 0", "limits.upstream_idle_per_region: must be > 0"));
 }
 
+TEST(validation_sections, max_header_bytes_is_at_most_16_mib) {
+    EXPECT_THAT(problems_of(config_with(R"("limits": { "max_header_bytes": 16777217 })")),
+                ElementsAre("limits.max_header_bytes: must be <= 16777216"));
+    EXPECT_EQ(parse_ok(config_with(R"("limits": { "max_header_bytes": 16777216 })"))->limits.max_header_bytes, 16777216u);
+}
+
 TEST(validation_json, syntax_error_is_one_problem_with_its_position) {
     auto r = parse("{\n  \"regions\": [\n    }\n", fake_env());
     EXPECT_EQ(r.config, nullptr);

@@ -465,6 +465,16 @@ TEST(RequestParser, ConnectionMayNameAtMost64Options) {
               error::bad_value);
 }
 
+// Offsets into a head are 32 bits: a larger limit is taken as 16 MiB.
+TEST(RequestParser, TheHeaderLimitIsAtMost16MiB) {
+    request_parser parser;
+    parser.header_limit(std::size_t{1} << 40);
+    const std::string head = "POST / HTTP/1.1\r\nX-Padding: " + std::string(16 << 20, 'p');
+    error_code ec;
+    parser.put(boost::asio::buffer(head), ec);
+    EXPECT_EQ(ec, error::header_limit);
+}
+
 TEST(RequestParser, AHeadOverTheLimitIsRefusedBeforeItEnds) {
     request_parser parser;
     parser.header_limit(100);
