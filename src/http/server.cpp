@@ -26,6 +26,12 @@ bool expects_continue(const request_parser& p) {
     return p.version() == 11 && name_is(p["expect"], "100-continue");
 }
 
+// Whether all of a declared body came with the head (most requests): then there is nothing to
+// be spared by refusing the request before its body is read.
+bool body_buffered(const request_parser& p, const read_buffer& buffer) {
+    return p.content_length() && buffer.size() >= *p.content_length();
+}
+
 // The request body's string, given to the parser as its window. It grows by doubling from
 // 16 KiB as the body arrives, so memory follows what was received, not what a Content-Length
 // announced; a declared length over the limit is refused before a byte of the body is read.
@@ -195,6 +201,15 @@ awaitable<bool> listener::serve_request(any_stream& stream, read_buffer& buffer)
     }
     body_space body(req.body, limits_.max_body_bytes);
     if (!ec && !parser.is_done()) ec = body.open(parser);
+    if (!ec && !parser.is_done() && !body_buffered(parser, buffer)) {
+        // A body still to come is only waited for if the head lets the request in (its key).
+        if (auto refusal = handler_.screen(parser, info)) {
+            refusal->keep_alive(false);
+            stream.tcp_layer().expires_after(limits_.header_timeout);
+            if (co_await write_response(stream, *refusal)) co_await drain_before_close(stream);
+            co_return false;
+        }
+    }
     if (!ec && !parser.is_done() && buffer.size() == 0 && expects_continue(parser)) {
         // The client waits for this before it sends the body (curl does for larger bodies).
         stream.tcp_layer().expires_after(limits_.header_timeout);

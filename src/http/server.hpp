@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace spillway::http {
@@ -54,6 +55,10 @@ public:
     virtual awaitable<bool> serve(request& req, any_stream& client, const connection_info& info) = 0;
     // The answer to a request that could not be read; the connection closes after it.
     virtual string_response reject(read_failure why, unsigned version) = 0;
+    // Looks at a request whose head has arrived but not all of its body: an answer here
+    // refuses it without the body being read (up to max_body_bytes), and the connection closes
+    // after it. A request let through is read whole and given to serve(), which decides anew.
+    virtual std::optional<string_response> screen(const request_parser&, const connection_info&) { return std::nullopt; }
 };
 
 // Shared by all workers: counts open client connections against `max_connections`, and tells

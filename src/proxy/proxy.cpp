@@ -258,16 +258,38 @@ awaitable<bool> handler::reply(request_record& rec, http::any_stream& client, ht
     co_return ok && keep_alive;
 }
 
+// Without its id: a request let through by screen() gets it when it is served.
+request_record handler::new_record(const http::request_parser& head, const http::connection_info& info) {
+    request_record rec;
+    rec.started = info.request_started;
+    rec.method = head.method();
+    rec.path = head.target().substr(0, head.target().find('?'));
+    return rec;
+}
+
+// A refusal here is counted and logged like one after the body; its connection then closes.
+std::optional<http::string_response> handler::screen(const http::request_parser& head,
+                                                     const http::connection_info& info) {
+    const snapshot& snap = refresh();
+    request_record rec = new_record(head, info);
+    admission ignored;
+    auto refusal = admit_head(head, rec, ignored);
+    if (refusal) {
+        rec.id = id_prefix_ + std::to_string(++next_id_);
+        rec.status = refusal->result_int();
+        refusal->set("x-spillway-request-id", rec.id);
+        finish(snap, rec);
+    }
+    return refusal;
+}
+
 awaitable<bool> handler::serve(http::request& req, http::any_stream& client, const http::connection_info& info) {
     // The snapshot is held for the whole request: a reload meanwhile must not free what it uses.
     refresh();
     std::shared_ptr<const snapshot> snap = snapshot_;
     std::shared_ptr<pool_set> pools = pools_;
-    request_record rec;
+    request_record rec = new_record(req.head, info);
     rec.id = id_prefix_ + std::to_string(++next_id_);
-    rec.started = info.request_started;
-    rec.method = req.head.method();
-    rec.path = req.head.target().substr(0, req.head.target().find('?'));
 
     bool keep_alive = false;
     admission admitted;
@@ -298,34 +320,43 @@ void handler::finish(const snapshot& snap, request_record& rec) {
     }
 }
 
-// Everything about a request that needs no I/O: its route, key, body, model, cost and client
-// limits. Either it is admitted (out.model set), or the answer that refuses it is returned.
-// A plain function, not part of serve()'s coroutine: there every answer built here would hold
-// a slot of its own in the frame (together about 2 KiB, allocated for every request).
-std::optional<http::string_response> handler::admit(http::request& req, request_record& rec, admission& out) {
+// What a request's head alone decides: its route and its client key.
+std::optional<http::string_response> handler::admit_head(const http::request_parser& head, request_record& rec,
+                                                         admission& out) {
     const snapshot& snap = *snapshot_;
-    const unsigned version = req.head.version();
-    const api_route route =
-        classify_route(req.head.method() == "POST", req.head.method() == "GET", req.head.target());
-    if (route.what == api_route::kind::not_found)
+    const unsigned version = head.version();
+    out.route = classify_route(head.method() == "POST", head.method() == "GET", head.target());
+    if (out.route.what == api_route::kind::not_found)
         return make_error(404, "invalid_request_error", "unknown_url",
-                          "Unknown request URL: " + std::string(req.head.method()) + " " +
-                              std::string(req.head.target().substr(0, req.head.target().find('?'))) + ".",
+                          "Unknown request URL: " + std::string(head.method()) + " " +
+                              std::string(head.target().substr(0, head.target().find('?'))) + ".",
                           version);
-    if (route.what == api_route::kind::method_not_allowed)
+    if (out.route.what == api_route::kind::method_not_allowed)
         return make_error(405, "invalid_request_error", "method_not_allowed",
-                          "Method " + std::string(req.head.method()) + " is not allowed for this URL.", version);
+                          "Method " + std::string(head.method()) + " is not allowed for this URL.", version);
 
-    out.headers = scan_request_headers(req.head.fields());
+    out.headers = scan_request_headers(head.fields());
     auto presented = client_auth::presented_key(out.headers.api_key, out.headers.authorization);
     const auto verdict = snap.auth.check(presented);
+    out.key_index = verdict.key_index;
     if (verdict.key_index) rec.client = snap.config->auth.keys[*verdict.key_index].name;
     if (!verdict.allowed)
         return make_error(401, "invalid_request_error", "invalid_api_key",
                           presented.empty() ? "Missing API key: send it as 'api-key: KEY' or 'Authorization: Bearer KEY'."
                                             : "Incorrect API key provided.",
                           version);
+    return std::nullopt;
+}
 
+// Everything about a request that needs no I/O: its route, key, body, model, cost and client
+// limits. Either it is admitted (out.model set), or the answer that refuses it is returned.
+// A plain function, not part of serve()'s coroutine: there every answer built here would hold
+// a slot of its own in the frame (together about 2 KiB, allocated for every request).
+std::optional<http::string_response> handler::admit(http::request& req, request_record& rec, admission& out) {
+    if (auto refusal = admit_head(req.head, rec, out)) return refusal;
+    const snapshot& snap = *snapshot_;
+    const unsigned version = req.head.version();
+    const api_route& route = out.route;
     if (route.what == api_route::kind::list_models) {
         http::string_response res{bhttp::status::ok, version};
         res.set(bhttp::field::content_type, "application/json");
@@ -353,7 +384,7 @@ std::optional<http::string_response> handler::admit(http::request& req, request_
     quota::request_shape shape{out.body.prompt_chars, out.body.max_tokens, route.op != operation::embeddings};
     out.estimate = quota::estimate_tokens(shape, snap.config->routing.default_max_tokens);
     rec.estimate = out.estimate;
-    if (auto key = verdict.key_index) {
+    if (auto key = out.key_index) {
         auto limit = snap.client_limits->admit(*key, clock_.now(), out.estimate);
         if (!limit.admitted) {
             auto res = make_error(429, "rate_limit_exceeded", "client_rate_limit_exceeded",

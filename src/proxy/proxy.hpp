@@ -36,12 +36,17 @@ public:
 
     awaitable<bool> serve(http::request& req, http::any_stream& client, const http::connection_info& info) override;
     http::string_response reject(http::read_failure why, unsigned version) override;
+    // Refuses a request whose route or client key is wrong before its body is read.
+    std::optional<http::string_response> screen(const http::request_parser& head,
+                                                const http::connection_info& info) override;
 
 private:
     struct request_context;
     struct attempt_result;
     // What admit() learns about a request it lets through.
     struct admission {
+        api_route route;
+        std::optional<std::size_t> key_index;  // the client key's, into config::auth::keys
         const routing::model_entry* model = nullptr;
         operation op{};
         body_facts body;
@@ -50,6 +55,9 @@ private:
     };
 
     const snapshot& refresh();
+    request_record new_record(const http::request_parser& head, const http::connection_info& info);
+    std::optional<http::string_response> admit_head(const http::request_parser& head, request_record& rec,
+                                                    admission& out);
     std::optional<http::string_response> admit(http::request& req, request_record& rec, admission& out);
     void finish(const snapshot& snap, request_record& rec);
     awaitable<bool> reply(request_record& rec, http::any_stream& client, http::string_response res, bool keep_alive);

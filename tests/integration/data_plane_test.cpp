@@ -250,6 +250,53 @@ TEST_F(DataPlane, AClientThatExpectsContinueIsToldToGoOn) {
     EXPECT_TRUE(r.bytes.starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n")) << r.bytes.substr(0, 300);
 }
 
+// A request with a wrong key, or to a URL spillway does not serve, is answered as soon as its
+// head is read: its body (up to max_body_bytes) is neither waited for nor read, and the
+// connection closes. Here the body never comes, so only an early answer arrives at all.
+TEST_F(DataPlane, ARequestItsHeadRefusesIsAnsweredWithoutWaitingForTheBody) {
+    auto head_only = [](const std::string& target, const std::string& key, const std::string& extra) {
+        return "POST " + target + " HTTP/1.1\r\nHost: x\r\n" + key + "Content-Type: application/json\r\n" + extra +
+               "Content-Length: 4000\r\n\r\n";
+    };
+    struct case_t {
+        std::string what, request;
+        int status;
+        std::string code;
+    } cases[] = {
+        {"wrong key", head_only("/v1/chat/completions", "api-key: sk-wrong\r\n", ""), 401, "invalid_api_key"},
+        {"no key", head_only("/v1/chat/completions", "", ""), 401, "invalid_api_key"},
+        {"no key, expecting 100-continue", head_only("/v1/chat/completions", "", "Expect: 100-continue\r\n"), 401,
+         "invalid_api_key"},
+        {"unknown url", head_only("/v1/nothing/here", "api-key: sk-test-client\r\n", ""), 404, "unknown_url"},
+    };
+    for (const auto& c : cases) {
+        auto r = raw_exchange(proxy_->port(), c.request, 3s);
+        const std::string status_line = "HTTP/1.1 " + std::to_string(c.status) + " ";
+        EXPECT_TRUE(r.bytes.starts_with(status_line)) << c.what << ": " << r.bytes;
+        EXPECT_EQ(count_status_lines(r.bytes), 1) << c.what << " (no 100 Continue first): " << r.bytes;
+        EXPECT_NE(r.bytes.find("\"code\":\"" + c.code + "\""), std::string::npos) << c.what << ": " << r.bytes;
+        EXPECT_NE(r.bytes.find("Connection: close"), std::string::npos) << c.what << ": " << r.bytes;
+        EXPECT_NE(r.bytes.find("x-spillway-request-id: "), std::string::npos) << c.what << ": " << r.bytes;
+        EXPECT_TRUE(r.closed_by_server) << c.what;
+        EXPECT_LT(r.elapsed, 2s) << c.what << ": answered without waiting for the body";
+    }
+    // Counted like any other refusal.
+    const std::string text = http_call(proxy_->admin_port(), "GET", "/metrics").body;
+    EXPECT_EQ(metric(text, "spillway_requests_total", {"code=\"401\""}).value_or(0), 3) << series_of(text, "spillway_requests_total");
+    EXPECT_EQ(metric(text, "spillway_requests_total", {"code=\"404\""}).value_or(0), 1) << series_of(text, "spillway_requests_total");
+    EXPECT_EQ(mock_->stats("primary")["requests"], 0);
+
+    // With the right key, the body is waited for as before.
+    const std::string body = chat().dump();
+    auto ok = trickle(proxy_->port(),
+                      {"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\napi-key: sk-test-client\r\n"
+                       "Content-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n",
+                       body},
+                      300ms, 5s);
+    EXPECT_TRUE(ok.bytes.starts_with("HTTP/1.1 200 OK\r\n")) << ok.bytes.substr(0, 300);
+}
+
 // Whether the connection serves again is the client's to say (its Connection header, or HTTP/1.0's
 // default), for proxied answers and for spillway's own.
 TEST_F(DataPlane, TheClientsConnectionHeaderDecidesWhetherTheConnectionStaysOpen) {

@@ -57,31 +57,6 @@ bool eventually(Predicate done, std::chrono::milliseconds bound) {
     }
 }
 
-// The sum of every series of `name` whose labels include all of `labels` (`key="value"` each),
-// in Prometheus text format; nullopt if there is no such series.
-std::optional<double> metric(const std::string& text, const std::string& name, const std::vector<std::string>& labels) {
-    std::optional<double> sum;
-    std::istringstream lines(text);
-    for (std::string line; std::getline(lines, line);) {
-        if (!line.starts_with(name + "{")) continue;
-        const auto close = line.find('}');
-        const std::string label_text = line.substr(0, close);
-        bool all = true;
-        for (const auto& l : labels) all = all && label_text.find(l) != std::string::npos;
-        if (all) sum = sum.value_or(0) + std::stod(line.substr(close + 1));
-    }
-    return sum;
-}
-
-// The lines of `name`'s series, for failure messages.
-std::string series_of(const std::string& text, const std::string& name) {
-    std::string out;
-    std::istringstream lines(text);
-    for (std::string line; std::getline(lines, line);)
-        if (line.starts_with(name + "{")) out += line + "\n";
-    return out;
-}
-
 // A client connection that sends a request and leaves when told to.
 class leaving_client {
 public:

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <fcntl.h>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -305,6 +306,31 @@ int count_occurrences(const std::string& haystack, const std::string& needle) {
 int count_status_lines(const std::string& raw) {
     int n = raw.starts_with("HTTP/1.") ? 1 : 0;
     return n + count_occurrences(raw, "\r\nHTTP/1.");
+}
+
+// The sum of every series of `name` whose labels include all of `labels` (`key="value"` each),
+// in Prometheus text format; nullopt if there is no such series.
+std::optional<double> metric(const std::string& text, const std::string& name, const std::vector<std::string>& labels) {
+    std::optional<double> sum;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+        if (!line.starts_with(name + "{")) continue;
+        const auto close = line.find('}');
+        const std::string label_text = line.substr(0, close);
+        bool all = true;
+        for (const auto& l : labels) all = all && label_text.find(l) != std::string::npos;
+        if (all) sum = sum.value_or(0) + std::stod(line.substr(close + 1));
+    }
+    return sum;
+}
+
+// The lines of `name`'s series, for failure messages.
+std::string series_of(const std::string& text, const std::string& name) {
+    std::string out;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);)
+        if (line.starts_with(name + "{")) out += line + "\n";
+    return out;
 }
 
 }  // namespace spillway::testing

@@ -131,6 +131,11 @@ raw_reply trickle(std::uint16_t port, const std::vector<std::string>& lines, std
                   std::chrono::milliseconds timeout);
 
 int count_occurrences(const std::string& haystack, const std::string& needle);
+
+// In Prometheus text: the sum of every series of `name` whose labels include all of `labels`
+// (`key="value"` each), nullopt if there is none; and the lines of `name`'s series.
+std::optional<double> metric(const std::string& text, const std::string& name, const std::vector<std::string>& labels);
+std::string series_of(const std::string& text, const std::string& name);
 // HTTP/1.x status lines at the start of a line: how many responses a raw byte stream holds.
 int count_status_lines(const std::string& raw);
 
