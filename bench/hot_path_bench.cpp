@@ -1,6 +1,7 @@
 // Microbenchmarks of per-request work on the hot path: body inspection, route classification,
 // and the routing pick (pick_bench.cpp); header rewrite and SSE relay are in relay_bench.cpp.
 #include "proxy/api_route.hpp"
+#include "proxy/client_auth.hpp"
 #include "proxy/request_body.hpp"
 
 #include <benchmark/benchmark.h>
@@ -41,6 +42,16 @@ void classify_azure_route(benchmark::State& state) {
             true, false, "/openai/deployments/gpt4o-eastus/chat/completions?api-version=2024-10-21"));
 }
 BENCHMARK(classify_azure_route);
+
+// The client key check of every request: three configured keys, the presented one the last.
+void check_client_key(benchmark::State& state) {
+    config::auth cfg;
+    for (const char* key : {"sk-team-alpha-0123456789", "sk-team-beta-0123456789", "sk-team-gamma-0123456789"})
+        cfg.keys.push_back({.name = key, .key = key, .rpm = {}, .tpm = {}});
+    const proxy::client_auth auth(cfg);
+    for (auto _ : state) benchmark::DoNotOptimize(auth.check("sk-team-gamma-0123456789"));
+}
+BENCHMARK(check_client_key);
 
 }  // namespace
 

@@ -14,7 +14,10 @@ namespace spillway::app {
 using namespace std::chrono_literals;
 
 struct application::worker {
-    net::io_context io{1};
+    // One thread runs it, and its sockets and timers are only ever used on that thread (other
+    // threads post to it), so Asio may skip the per-socket lock it takes around every read and
+    // write; posting and timers stay locked.
+    net::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
     std::unique_ptr<proxy::handler> handler;
     std::unique_ptr<http::listener> listener;
     std::thread thread;

@@ -11,8 +11,12 @@ client_auth::client_auth(const config::auth& cfg)
 }
 
 client_auth::digest client_auth::hash(std::string_view s) const {
+    // EVP_Digest allocates and frees a context per call; a per-thread one is reset instead.
+    thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
     digest d{};
-    EVP_Digest(s.data(), s.size(), d.data(), nullptr, sha256_.get(), nullptr);
+    EVP_DigestInit_ex2(ctx.get(), sha256_.get(), nullptr);
+    EVP_DigestUpdate(ctx.get(), s.data(), s.size());
+    EVP_DigestFinal_ex(ctx.get(), d.data(), nullptr);
     return d;
 }
 
