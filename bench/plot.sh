@@ -5,7 +5,8 @@
 #
 # Writes, for what the result holds:
 #   OUTDIR/throughput.png      requests/s and the proxy's CPU per request, per target
-#   OUTDIR/added-latency.png   what each proxy adds to one request (wrk -c1, p50/p99) and to the
+#   OUTDIR/added-latency.png   what each proxy adds to one request (wrk -c1, p50/p99; CPUs shared,
+#                              and every process on one CPU when the run has that pass) and to the
 #                              first event of a stream (p50/p99: from the segment timestamps on lo
 #                              when the run has them, else the difference of TTFT percentiles),
 #                              log scale
@@ -52,21 +53,24 @@ EOF
     drawn+=("$outdir/throughput.png")
 fi
 
-# --- added latency: rows: target lat_p50 lat_p99 ttft_p50 ttft_p99 (µs; "-" when not measured)
+# --- added latency: rows: target lat_p50 lat_p99 one_cpu_p50 one_cpu_p99 ttft_p50 ttft_p99
+# (µs; "-" when not measured)
 jq -r '
     ((.suites.latency.targets // []) | map({key: .target, value: .}) | from_entries) as $l
+    | ((.suites.latency_one_cpu.targets // []) | map({key: .target, value: .}) | from_entries) as $o
     | ((.suites.streaming.targets // {})) as $s
     | ([$l | keys[]] + [$s | keys[]] | unique) as $names
     | (["spillway", "nginx", "haproxy", "portkey"] | map(select(. as $n | $names | index($n)))) []
     | . as $n
     | ($s[$n].wire_added_ttft_us // $s[$n].added_ttft_us // {}) as $t
-    | [$n, ($l[$n].added_p50_us // "-"), ($l[$n].added_p99_us // "-"), ($t.p50 // "-"), ($t.p99 // "-")]
+    | [$n, ($l[$n].added_p50_us // "-"), ($l[$n].added_p99_us // "-"),
+       ($o[$n].added_p50_us // "-"), ($o[$n].added_p99_us // "-"), ($t.p50 // "-"), ($t.p99 // "-")]
     | map(tostring) | join(" ")
 ' "$result" >"$tmp/lat.dat"
 ttft_how="$(jq -r 'if (.suites.streaming.targets // {} | to_entries | any(.value.wire_added_ttft_us)) then "on the wire (segment timestamps)" else "TTFT percentile − direct" end' "$result")"
 if [[ -s "$tmp/lat.dat" ]]; then
     gnuplot <<EOF
-set terminal pngcairo size 1000,460 font "sans,10"
+set terminal pngcairo size 1100,480 font "sans,10"
 set output "$outdir/added-latency.png"
 set title "What the proxy adds (µs, log scale; through the proxy − direct to the upstream)\n{/*0.8 $when}"
 set style data histograms
@@ -76,20 +80,21 @@ set boxwidth 0.9
 set logscale y
 set yrange [1:400000]
 set grid ytics
-set key top center
+set key top left
 set datafile missing "-"
 set label 1 "TTFT target: 250 µs" at graph 0.005, first 330 left font ",9" tc rgb "#444444"
 set arrow 1 from graph 0, first 250 to graph 1, first 250 nohead dt 2 lc rgb "#444444"
 # Values <= 1 µs (or negative: within the noise of the direct run) are drawn at 1.
 clamp(x) = (x < 1 ? 1 : x)
+# Six bars per proxy, each 1/7 of a cluster wide (gap 1): label i sits at (i - 2.5) / 7.
 plot "$tmp/lat.dat" using (clamp(\$2)):xtic(1) title "request, 1 connection: p50" lc rgb "#4477aa", \
      "" using (clamp(\$3)) title "request, 1 connection: p99" lc rgb "#88ccee", \
-     "" using (clamp(\$4)) title "stream, first event ($ttft_how): p50" lc rgb "#228833", \
-     "" using (clamp(\$5)) title "stream, first event: p99" lc rgb "#ccbb44", \
-     "" using (\$0 - 0.33):(clamp(\$2)):(sprintf("%.0f", \$2)) with labels offset 0,0.6 font ",8" notitle, \
-     "" using (\$0 - 0.11):(clamp(\$3)):(sprintf("%.0f", \$3)) with labels offset 0,0.6 font ",8" notitle, \
-     "" using (\$0 + 0.11):(clamp(\$4)):(sprintf("%.0f", \$4)) with labels offset 0,0.6 font ",8" notitle, \
-     "" using (\$0 + 0.33):(clamp(\$5)):(sprintf("%.0f", \$5)) with labels offset 0,0.6 font ",8" notitle
+     "" using (clamp(\$4)) title "request, 1 connection, all on one CPU: p50" lc rgb "#aa3377", \
+     "" using (clamp(\$5)) title "request, 1 connection, all on one CPU: p99" lc rgb "#ee99cc", \
+     "" using (clamp(\$6)) title "stream, first event ($ttft_how): p50" lc rgb "#228833", \
+     "" using (clamp(\$7)) title "stream, first event: p99" lc rgb "#ccbb44", \
+     for [i=0:5] "" using (\$0 + (i - 2.5) / 7.0):(clamp(column(i + 2))):(sprintf("%.0f", column(i + 2))) \
+         with labels offset 0,0.6 font ",8" notitle
 EOF
     drawn+=("$outdir/added-latency.png")
 fi

@@ -36,8 +36,10 @@ enforce_budget=0
 budget="0.60"        # project acceptance: spillway (1 worker) >= 0.6x nginx requests/s
 suites="throughput"  # which dimensions: throughput,latency,streaming,memory (or all)
 portkey=0
-latency_secs=5       # seconds per wrk -c1 run of the latency suite
-latency_rounds=3     # latency runs per target, round-robin; the median round is reported
+latency_secs=1       # seconds per wrk -c1 run of the latency suite (~10,000 requests)
+latency_rounds=15    # latency runs per target, round-robin; the median round is reported (many
+                     # short rounds: the machine's drift between targets cancels out better)
+latency_one_cpu=1    # also measure the latency suite with every process on one CPU (see usage)
 streams=200          # streams per target in the streaming suite
 ttft_ms=20           # pace of the streaming region
 token_ms=10
@@ -67,6 +69,11 @@ Usage: bench/run.sh [options]
                                    (new upstream connections per 1,000 requests, from the mock)
                        latency     wrk -t1 -c1 for --latency-secs, --latency-rounds times per
                                    target round-robin; added latency = target - direct (p50/p99)
+                                   Twice: with the CPUs shared as in every other suite, then
+                                   with the upstream, every proxy and wrk pinned to one CPU
+                                   (taskset), where a request's hops take turns on that CPU:
+                                   the added latency is then the proxy's own work, not where
+                                   and how soon the scheduler runs each hop
                        streaming   --streams SSE streams per target (interleaved, one at a time)
                                    from a second mock region paced at --ttft-ms/--token-ms;
                                    added TTFT = target - direct (p50/p99), and, as root, the
@@ -77,7 +84,8 @@ Usage: bench/run.sh [options]
                                    --load-secs wrk run
                      Results of every suite go into the same latest/smoke/--tag files.
                      bench/run-all.sh = --suite all --portkey, then the plots (bench/plot.sh).
-  --latency-secs N   (default 5)      --latency-rounds N  (default 3)
+  --latency-secs N   (default 1)      --latency-rounds N  (default 15)
+  --no-latency-one-cpu  skip the latency suite's one-CPU pass
   --streams N        (default 200)    --ttft-ms N (default 20)   --token-ms N (default 10)
   --idle-conns N     (default 10000)  --load-secs N (default 5)
   --no-build         use the existing Release binaries as they are
@@ -119,6 +127,7 @@ while [[ $# -gt 0 ]]; do
         --portkey) portkey=1 ;;
         --latency-secs) need_int "$1" "${2:-}"; latency_secs="$2"; shift ;;
         --latency-rounds) need_int "$1" "${2:-}"; latency_rounds="$2"; shift ;;
+        --no-latency-one-cpu) latency_one_cpu=0 ;;
         --streams) need_int "$1" "${2:-}"; streams="$2"; shift ;;
         --ttft-ms) need_int "$1" "${2:-}"; ttft_ms="$2"; shift ;;
         --token-ms) need_int "$1" "${2:-}"; token_ms="$2"; shift ;;
@@ -169,6 +178,9 @@ for t in "${target_list[@]}"; do
 done
 if has_suite latency || has_suite streaming || has_suite memory; then
     command -v python3 >/dev/null || die "python3 is not installed (the latency/streaming/memory suites use it)"
+fi
+if has_suite latency && [[ $latency_one_cpu == 1 ]]; then
+    command -v taskset >/dev/null || die "taskset is not installed (util-linux; or --no-latency-one-cpu)"
 fi
 if has_suite memory; then
     # Every idle client connection is a descriptor in the client and in the proxy.
@@ -611,6 +623,9 @@ for t in "${target_list[@]}"; do
     rss_start[$t]="$(rss_kb $(pids_of_target "$t"))"; pss_start[$t]="$(pss_kb $(pids_of_target "$t"))"
 done
 
+# Prepended to wrk's command line: the latency suite's one-CPU pass pins wrk with it.
+wrk_prefix=()
+
 # Runs wrk once; prints the BENCH_JSON object (with CPU figures added) on stdout. Must run in a
 # subshell of its own (measure() starts it in the background) so that read_child_ticks sees
 # (almost) only wrk. Optional 5th/6th arguments: connections and threads (default the options').
@@ -622,7 +637,7 @@ run_wrk() {
     read -r busy0 all0 <<<"$(machine_ticks)"
     # In the background + wait, and its pid on file, so that on_exit can stop it.
     BENCH_KEY="${key_of[$target]}" BENCH_STRICT="$strict" BENCH_EXTRA_HEADER="${hdr_of[$target]:-}" \
-        wrk -t"$thr" -c"$conns" -d"${secs}s" --timeout 5s --latency \
+        "${wrk_prefix[@]}" wrk -t"$thr" -c"$conns" -d"${secs}s" --timeout 5s --latency \
         -s "$BENCH_DIR/wrk/chat.lua" "${url_of[$target]}" >"$out" 2>&1 &
     local wrk_pid=$! wrk_rc=0
     echo "$wrk_pid" >"$tmp/wrk.pid"
@@ -748,25 +763,45 @@ rss_sampler() {
 }
 
 # --- latency at one connection --------------------------------------------------------------------
-if has_suite latency; then
-    : >"$tmp/latency.jsonl"
+# Every process the benchmark started that a request passes through (or that sits idle beside
+# it): the mock, every target's processes with all their threads, and their children.
+bench_pids() {
+    local t pid
+    for pid in "${pid_of[mock]}" $(for t in "${target_list[@]}"; do pids_of_target "$t"; done); do
+        echo "$pid"; pgrep -P "$pid" || true
+    done | sort -un
+}
+
+# Sets the CPU affinity (a taskset CPU list) of every bench_pids process and of its threads.
+set_affinity() {
+    local cpus="$1" pid
+    for pid in $(bench_pids); do
+        taskset -a -p -c "$cpus" "$pid" >/dev/null || { echo "run.sh: taskset -a -p -c $cpus $pid failed" >&2; return 1; }
+    done
+}
+
+# One pass of the latency suite: --latency-rounds rounds, every target in turn in each, into
+# $1 (JSON lines); then per target the median round's p50/p90/p99 and the added latency vs
+# "direct" per round (same round, so the same machine conditions), median over rounds, into $2.
+latency_pass() {
+    local runs="$1" summary="$2" label="$3" round t p
+    : >"$runs"
     for ((round = 1; round <= latency_rounds; round++)); do
         for t in "${target_list[@]}"; do
-            log "latency round $round/$latency_rounds: $t, wrk -t1 -c1 for ${latency_secs}s"
-            measure "$t" "$latency_secs" 0 "$tmp/lat-$t-r$round.txt" 1 1 || { failed=1; continue; }
+            log "latency${label:+ ($label)} round $round/$latency_rounds: $t, wrk -t1 -c1 for ${latency_secs}s"
+            measure "$t" "$latency_secs" 0 "$tmp/lat-$t-r$round${label:+-one-cpu}.txt" 1 1 || { failed=1; continue; }
             p="$(problems_of "$measured")"
-            [[ -z "$p" ]] || { echo "run.sh: FAIL $t (latency): $(echo "$p" | tr '\n' ';')" >&2; failed=1; }
+            [[ -z "$p" ]] || { echo "run.sh: FAIL $t (latency${label:+, $label}): $(echo "$p" | tr '\n' ';')" >&2; failed=1; }
             jq -c --arg t "$t" --argjson round "$round" --arg p "$p" \
-                '{target: $t, round: $round, ok: ($p == ""), problems: $p, rps, latency_us, cpu}' <<<"$measured" >>"$tmp/latency.jsonl"
+                '{target: $t, round: $round, ok: ($p == ""), problems: $p, rps, latency_us, cpu}' <<<"$measured" >>"$runs"
         done
     done
-    # Per target: the median round's p50/p90/p99 (by p50), and added latency vs "direct" per round
-    # (same round, so the same machine conditions), median over rounds.
-    jq -s -c --argjson order "$order_json_early" --argjson secs "$latency_secs" --argjson rounds "$latency_rounds" '
+    jq -s -c --argjson order "$order_json_early" --argjson secs "$latency_secs" --argjson rounds "$latency_rounds" --arg cpus "$label" '
         def med: sort | .[(length - 1) / 2 | floor];
         (map(select(.target == "direct")) | map({key: (.round | tostring), value: .latency_us}) | from_entries) as $d
-        | {secs_per_run: $secs, rounds: $rounds, runs: .,
-           targets: [ $order[] as $t | [ .[] | select(.target == $t) ] | select(length > 0)
+        | {secs_per_run: $secs, rounds: $rounds, runs: .}
+          + (if $cpus != "" then {cpus: $cpus} else {} end)
+          + {targets: [ $order[] as $t | [ .[] | select(.target == $t) ] | select(length > 0)
              | { target: $t, ok: all(.ok),
                  rps: (map(.rps) | med),
                  p50_us: (map(.latency_us.p50) | med), p90_us: (map(.latency_us.p90) | med),
@@ -774,7 +809,25 @@ if has_suite latency; then
                  cpu_us_per_req: (map(.cpu.target_us_per_req // empty) | if length > 0 then med else null end),
                  added_p50_us: (if $t == "direct" then null else [ .[] | select($d[.round | tostring]) | .latency_us.p50 - $d[.round | tostring].p50 ] | if length > 0 then med else null end end),
                  added_p99_us: (if $t == "direct" then null else [ .[] | select($d[.round | tostring]) | .latency_us.p99 - $d[.round | tostring].p99 ] | if length > 0 then med else null end end) } ] }
-    ' "$tmp/latency.jsonl" >"$tmp/suite-latency.json"
+    ' "$runs" >"$summary"
+}
+
+if has_suite latency; then
+    latency_pass "$tmp/latency.jsonl" "$tmp/suite-latency.json" ""
+    if [[ $latency_one_cpu == 1 ]]; then
+        # The last CPU this script may use (CPU 0 takes most of the device interrupts); the
+        # processes get this script's own CPU list back afterwards.
+        all_cpus="$(taskset -c -p $$ | sed 's/.*: //')"
+        one_cpu="$(python3 -c 'import os; print(max(os.sched_getaffinity(0)))')"
+        if set_affinity "$one_cpu"; then
+            wrk_prefix=(taskset -c "$one_cpu")
+            latency_pass "$tmp/latency-one-cpu.jsonl" "$tmp/suite-latency_one_cpu.json" "CPU $one_cpu"
+            wrk_prefix=()
+        else
+            failed=1
+        fi
+        set_affinity "$all_cpus" || failed=1
+    fi
 fi
 
 # --- streaming from the paced region ----------------------------------------------------------------
@@ -884,7 +937,7 @@ if has_suite memory; then
 fi
 
 suites_json="$(jq -n -c '{}')"
-for s in latency streaming memory; do
+for s in latency latency_one_cpu streaming memory; do
     if [[ -s "$tmp/suite-$s.json" ]]; then
         suites_json="$(jq -c --arg s "$s" --slurpfile v "$tmp/suite-$s.json" '. + {($s): $v[0]}' <<<"$suites_json")"
     fi
