@@ -26,8 +26,8 @@ bool expects_continue(const request_parser& p) {
     return p.version() == 11 && name_is(p["expect"], "100-continue");
 }
 
-// Whether all of a declared body came with the head (most requests): then there is nothing to
-// be spared by refusing the request before its body is read.
+// Whether all of a declared body came with the head (most requests): then nothing is spared by
+// refusing the request before its body is read.
 bool body_buffered(const request_parser& p, const read_buffer& buffer) {
     return p.content_length() && buffer.size() >= *p.content_length();
 }
@@ -49,9 +49,16 @@ public:
         most_ = length ? *length : std::max(limit_, limit_ + 1);  // (the limit may be the largest number)
         return resize(p, 0, std::min<std::uint64_t>(16 * 1024, most_));
     }
+    // From now on the body is dropped as it arrives: the window is used again from its start.
+    void drop() { dropping_ = true; }
     // The window is full and the body goes on.
     error_code grow(request_parser& p) {
         const std::size_t filled = body_.size();
+        if (dropping_) {
+            dropped_ += filled;
+            if (dropped_ >= most_) return bhttp::error::body_limit;
+            return resize(p, 0, filled);
+        }
         if (filled >= most_) return bhttp::error::body_limit;
         return resize(p, filled, std::min<std::uint64_t>(2 * static_cast<std::uint64_t>(filled), most_));
     }
@@ -70,6 +77,8 @@ private:
     std::string& body_;
     std::uint64_t limit_;
     std::uint64_t most_ = 0;  // the window's largest size: the declared length, or the limit and one
+    bool dropping_ = false;
+    std::uint64_t dropped_ = 0;  // bytes of windows used again
 };
 
 void log_escaped(std::exception_ptr e) {
@@ -201,16 +210,16 @@ awaitable<bool> listener::serve_request(any_stream& stream, read_buffer& buffer)
     }
     body_space body(req.body, limits_.max_body_bytes);
     if (!ec && !parser.is_done()) ec = body.open(parser);
+    const bool waits_for_continue = !ec && !parser.is_done() && buffer.size() == 0 && expects_continue(parser);
+    bool refused = false;
     if (!ec && !parser.is_done() && !body_buffered(parser, buffer)) {
-        // A body still to come is only waited for if the head lets the request in (its key).
-        if (auto refusal = handler_.screen(parser, info)) {
-            refusal->keep_alive(false);
-            stream.tcp_layer().expires_after(limits_.header_timeout);
-            if (co_await write_response(stream, *refusal)) co_await drain_before_close(stream);
-            co_return false;
+        switch (co_await refuse_early(stream, parser, info, waits_for_continue)) {
+            case early_answer::none: break;
+            case early_answer::refused: refused = true; body.drop(); break;
+            case early_answer::closed: co_return false;
         }
     }
-    if (!ec && !parser.is_done() && buffer.size() == 0 && expects_continue(parser)) {
+    if (waits_for_continue && !refused) {
         // The client waits for this before it sends the body (curl does for larger bodies).
         stream.tcp_layer().expires_after(limits_.header_timeout);
         std::tie(ec, std::ignore) = co_await write_all(stream, std::array{net::buffer(continue_line)});
@@ -227,6 +236,10 @@ awaitable<bool> listener::serve_request(any_stream& stream, read_buffer& buffer)
     body.close(parser);
     if (ec) {
         if (is_disconnect(ec)) co_return false;
+        if (refused) {  // already answered: only the connection is left to close
+            co_await drain_before_close(stream);
+            co_return false;
+        }
         // Malformed or over a limit: answer once, then close, so that nothing the client
         // sent after the bad part can be read as a second request (request smuggling).
         auto res = handler_.reject(classify(ec), parser.is_header_done() ? parser.version() : 11);
@@ -235,11 +248,30 @@ awaitable<bool> listener::serve_request(any_stream& stream, read_buffer& buffer)
         if (co_await write_response(stream, res)) co_await drain_before_close(stream);
         co_return false;
     }
+    if (refused) co_return parser.keep_alive();
     stream.tcp_layer().expires_never();
     const bool keep_alive = parser.keep_alive();
     info.keep_alive = keep_alive;
     const bool ok = co_await handler_.serve(req, stream, info);
     co_return ok && keep_alive;
+}
+
+// A request whose body has not all come with its head is put to the handler first (its key, its
+// URL), so that a refusal spares reading it into memory. The refusal goes out at once; the body
+// is then read and dropped, because a client that sends all of it before it reads would meet a
+// reset if the connection closed with its body unread (RFC 9110 §10.1.1 lets a server answer
+// early if it reads the rest or closes). A client that waits for 100 Continue sends no body
+// after a final answer: that connection closes.
+awaitable<listener::early_answer> listener::refuse_early(any_stream& stream, const request_parser& parser,
+                                                         const connection_info& info, bool waits_for_continue) {
+    auto refusal = handler_.screen(parser, info);
+    if (!refusal) co_return early_answer::none;
+    refusal->keep_alive(!waits_for_continue && parser.keep_alive());
+    stream.tcp_layer().expires_after(limits_.header_timeout);
+    if (!co_await write_response(stream, *refusal)) co_return early_answer::closed;
+    if (!waits_for_continue) co_return early_answer::refused;
+    co_await drain_before_close(stream);
+    co_return early_answer::closed;
 }
 
 // Closing a socket with unread input makes the kernel send a reset, which can destroy the error

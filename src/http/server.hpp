@@ -55,9 +55,10 @@ public:
     virtual awaitable<bool> serve(request& req, any_stream& client, const connection_info& info) = 0;
     // The answer to a request that could not be read; the connection closes after it.
     virtual string_response reject(read_failure why, unsigned version) = 0;
-    // Looks at a request whose head has arrived but not all of its body: an answer here
-    // refuses it without the body being read (up to max_body_bytes), and the connection closes
-    // after it. A request let through is read whole and given to serve(), which decides anew.
+    // Looks at a request whose head has arrived but not all of its body: an answer here is sent
+    // at once, and the body is then dropped as it arrives, never held (or, when the client waits
+    // for 100 Continue, not waited for: the connection closes). A request let through is read
+    // whole and given to serve(), which decides anew.
     virtual std::optional<string_response> screen(const request_parser&, const connection_info&) { return std::nullopt; }
 };
 
@@ -84,6 +85,9 @@ private:
     awaitable<void> session(tcp::socket socket);
     awaitable<bool> serve_request(any_stream& stream, read_buffer& buffer);  // false: close the connection
     awaitable<void> drain_before_close(any_stream& stream);
+    enum class early_answer { none, refused, closed };
+    awaitable<early_answer> refuse_early(any_stream& stream, const request_parser& parser, const connection_info& info,
+                                         bool waits_for_continue);
 
     net::io_context& io_;
     tcp::acceptor acceptor_;

@@ -32,7 +32,7 @@ public:
 
 private:
     using digest = std::array<unsigned char, 32>;
-    digest hash(std::string_view s) const;
+    std::optional<digest> hash(std::string_view s) const;  // nullopt if OpenSSL fails
 
     // OpenSSL 3 looks the algorithm up on every one-shot SHA256() call: fetch it once.
     std::shared_ptr<EVP_MD> sha256_;

@@ -264,37 +264,64 @@ raw_reply raw_exchange(std::uint16_t port, const std::string& bytes, std::chrono
 
 raw_reply trickle(std::uint16_t port, const std::vector<std::string>& lines, std::chrono::milliseconds gap,
                   std::chrono::milliseconds timeout) {
-    net::io_context io;
-    beast::tcp_stream stream(connect_to(io, port));
     auto start = std::chrono::steady_clock::now();
-    raw_reply reply;
-    beast::error_code ec;
+    raw_client client(port);
     for (const auto& l : lines) {
-        net::write(stream.socket(), net::buffer(l), ec);
-        if (ec) break;
+        if (!client.send(l)) break;
         if (gap.count()) std::this_thread::sleep_for(gap);
     }
-    // Beast's expires_after only bounds asynchronous operations: use SO_RCVTIMEO.
-    auto until = start + timeout;
+    raw_reply reply;
+    reply.bytes = client.receive(start + timeout);
+    reply.closed_by_server = client.closed_by_server();
+    reply.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    return reply;
+}
+
+struct raw_client::impl {
+    net::io_context io;
+    tcp::socket socket;
+    explicit impl(std::uint16_t port) : socket(connect_to(io, port)) {}
+};
+
+raw_client::raw_client(std::uint16_t port) : impl_(std::make_unique<impl>(port)) {}
+raw_client::~raw_client() = default;
+
+bool raw_client::send(const std::string& bytes) {
+    beast::error_code ec;
+    net::write(impl_->socket, net::buffer(bytes), ec);
+    return !ec;
+}
+
+std::string raw_client::receive(std::chrono::steady_clock::time_point until,
+                                const std::function<bool(const std::string&)>& enough) {
+    std::string bytes;
     char buf[4096];
-    for (;;) {
+    while (!closed_ && !(enough && enough(bytes))) {
         auto left = std::chrono::duration_cast<std::chrono::microseconds>(until - std::chrono::steady_clock::now());
         if (left.count() <= 0) break;
+        // Beast's expires_after only bounds asynchronous operations: use SO_RCVTIMEO, and a
+        // plain recv (Asio's synchronous read waits in poll() without a timeout after EAGAIN).
         timeval tv{static_cast<time_t>(left.count() / 1000000), static_cast<suseconds_t>(left.count() % 1000000)};
-        ::setsockopt(stream.socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        // Plain recv: Asio's synchronous read waits in poll() without a timeout after EAGAIN.
-        ssize_t n = ::recv(stream.socket().native_handle(), buf, sizeof buf, 0);
+        ::setsockopt(impl_->socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        ssize_t n = ::recv(impl_->socket.native_handle(), buf, sizeof buf, 0);
         if (n > 0) {
-            reply.bytes.append(buf, static_cast<std::size_t>(n));
+            bytes.append(buf, static_cast<std::size_t>(n));
             continue;
         }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;  // timed out
         if (n < 0 && errno == EINTR) continue;
-        reply.closed_by_server = true;
-        break;
+        closed_ = true;
     }
-    reply.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-    return reply;
+    return bytes;
+}
+
+bool holds_whole_response(const std::string& raw) {
+    const auto head_end = raw.find("\r\n\r\n");
+    if (head_end == std::string::npos) return false;
+    const auto at = raw.find("\r\nContent-Length: ");
+    if (at == std::string::npos || at > head_end) return false;
+    const auto length = std::stoul(raw.substr(at + 18));
+    return raw.size() >= head_end + 4 + length;
 }
 
 int count_occurrences(const std::string& haystack, const std::string& needle) {

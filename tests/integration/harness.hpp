@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -129,6 +130,26 @@ raw_reply raw_exchange(std::uint16_t port, const std::string& bytes, std::chrono
 // Sends `lines` one by one, `gap` apart, then waits for the server; reports when it closed.
 raw_reply trickle(std::uint16_t port, const std::vector<std::string>& lines, std::chrono::milliseconds gap,
                   std::chrono::milliseconds timeout);
+
+// A client connection driven step by step, for exchanges where what the server sends before
+// the client has sent everything matters.
+class raw_client {
+public:
+    explicit raw_client(std::uint16_t port);
+    ~raw_client();
+    bool send(const std::string& bytes);  // false if the server no longer takes them
+    // What arrives until `until`, the server closes, or `enough` says so.
+    std::string receive(std::chrono::steady_clock::time_point until,
+                        const std::function<bool(const std::string&)>& enough = {});
+    bool closed_by_server() const { return closed_; }
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+    bool closed_ = false;
+};
+// Whether `raw` starts with a whole response that has a Content-Length.
+bool holds_whole_response(const std::string& raw);
 
 int count_occurrences(const std::string& haystack, const std::string& needle);
 
