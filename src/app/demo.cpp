@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <optional>
 #include <string>
 
 namespace spillway::app {
@@ -111,16 +112,22 @@ int run_demo(std::uint16_t port, std::uint16_t admin_port) {
         for (const auto& p : loaded.problems) spdlog::error("demo config: {}", p.to_string());
         return 1;
     }
-    application app(loaded.config, "");
+    std::optional<application> app;
     try {
-        app.start();
+        app.emplace(loaded.config, "");
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "spillway --demo: cannot start: %s\n", e.what());
+        return 1;
+    }
+    try {
+        app->start();
     } catch (const std::exception& e) {
         std::fprintf(stderr, "spillway --demo: cannot listen on 127.0.0.1:%u or :%u (%s); pick others with --port / --admin-port\n",
                      port, admin_port, e.what());
         return 1;
     }
-    print_snippets(app.data_port(), app.admin_port(), config::describe_routing_table(*loaded.config));
-    app.wait();
+    print_snippets(app->data_port(), app->admin_port(), config::describe_routing_table(*loaded.config));
+    app->wait();
     sim.stop();
     return 0;
 }

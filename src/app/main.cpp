@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
 #ifndef SPILLWAY_VERSION
 #define SPILLWAY_VERSION "0.0.0"
@@ -38,14 +39,16 @@ int run(const std::string& path) {
         return 1;
     }
     core::setup_logging(loaded.config->log.level, loaded.config->log.format);
-    app::application app(loaded.config, path);
+    // Building the first snapshot can fail too (upstream TLS, the key digests), not only listening.
+    std::optional<app::application> app;
     try {
-        app.start();
+        app.emplace(loaded.config, path);
+        app->start();
     } catch (const std::exception& e) {
         spdlog::error("cannot start: {}", e.what());
         return 1;
     }
-    app.wait();
+    app->wait();
     return 0;
 }
 

@@ -55,12 +55,18 @@ public:
     error_code grow(request_parser& p) {
         const std::size_t filled = body_.size();
         if (dropping_) {
+            // The window shrinks to what the limit still allows, so the limit holds exactly.
             dropped_ += filled;
             if (dropped_ >= most_) return bhttp::error::body_limit;
-            return resize(p, 0, filled);
+            return resize(p, 0, std::min<std::uint64_t>(filled, most_ - dropped_));
         }
         if (filled >= most_) return bhttp::error::body_limit;
         return resize(p, filled, std::min<std::uint64_t>(2 * static_cast<std::uint64_t>(filled), most_));
+    }
+    // Whether more than the limit arrived. A chunked body can fill the window's last byte (the
+    // limit and one) and end in the same read, its last chunk with it: grow() never sees that.
+    bool over_limit(const request_parser& p) const {
+        return p.body().data && dropped_ + static_cast<std::uint64_t>(p.body().data - body_.data()) > limit_;
     }
     // Only what was received stays.
     void close(const request_parser& p) {
@@ -233,6 +239,7 @@ awaitable<bool> listener::serve_request(any_stream& stream, read_buffer& buffer)
         if (ec == bhttp::error::need_buffer) ec = {};
         if (!ec && !parser.is_done()) ec = body.grow(parser);
     }
+    if (!ec && body.over_limit(parser)) ec = bhttp::error::body_limit;
     body.close(parser);
     if (ec) {
         if (is_disconnect(ec)) co_return false;

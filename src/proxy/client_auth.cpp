@@ -3,6 +3,8 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include <spdlog/spdlog.h>
+
 #include <stdexcept>
 
 namespace spillway::proxy {
@@ -48,7 +50,10 @@ client_auth::verdict client_auth::check(std::string_view presented) const {
     if (!required_) return {true, std::nullopt};
     if (presented.empty()) return {};
     const auto d = hash(presented);
-    if (!d) return {};  // refused: a key that cannot be checked is not let in
+    if (!d) {  // refused: a key that cannot be checked is not let in
+        spdlog::error("client key not checked: OpenSSL could not compute its SHA-256 digest");
+        return {};
+    }
     verdict v;
     // Compare against every key, without stopping early, so the time taken does not reveal which matched.
     for (std::size_t i = 0; i < keys_.size(); ++i) {

@@ -267,7 +267,7 @@ request_record handler::new_record(const http::request_parser& head, const http:
     return rec;
 }
 
-// A refusal here is counted and logged like one after the body; its connection then closes.
+// A refusal here is counted and logged like one after the body (the server then drops the body).
 std::optional<http::string_response> handler::screen(const http::request_parser& head,
                                                      const http::connection_info& info) {
     const snapshot& snap = refresh();

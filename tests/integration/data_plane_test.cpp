@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
+#include <cstdio>
 
 namespace spillway::testing {
 namespace {
@@ -208,6 +210,9 @@ TEST_F(DataPlane, AChunkedRequestBodyIsForwardedWholeAndBoundedByTheLimit) {
     auto exact = trickle(proxy_->port(), {head + chunks(std::string(4096, ' '), 4096), last_chunk}, 200ms, 5s);
     EXPECT_TRUE(exact.bytes.starts_with("HTTP/1.1 400")) << exact.bytes.substr(0, 300);
     EXPECT_NE(exact.bytes.find("invalid_json"), std::string::npos) << exact.bytes;
+    // One byte over, its last chunk in the same write: over the limit all the same.
+    auto one_over = raw_exchange(proxy_->port(), head + chunks(std::string(4097, ' '), 4097) + last_chunk);
+    EXPECT_TRUE(one_over.bytes.starts_with("HTTP/1.1 413")) << one_over.bytes.substr(0, 300);
 
     auto gzip = raw_exchange(proxy_->port(), "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\napi-key: sk-test-client\r\n"
                                              "Transfer-Encoding: gzip\r\n\r\nzz");
@@ -293,9 +298,19 @@ TEST_F(DataPlane, ARequestItsHeadRefusesIsAnsweredBeforeItsBodyComes) {
     EXPECT_NE(no.find("Connection: close"), std::string::npos) << no;
     EXPECT_TRUE(waiting.closed_by_server());
 
+    // A dropped body is still bounded by max_body_bytes (4096 here): over it, the connection
+    // closes after the refusal, and what follows is not read as a request.
+    auto over = raw_exchange(proxy_->port(),
+                             "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\napi-key: sk-wrong\r\n"
+                             "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             "1389\r\n" + std::string(5001, ' ') + "\r\n0\r\n\r\n" + models);
+    EXPECT_TRUE(over.bytes.starts_with("HTTP/1.1 401 ")) << over.bytes;
+    EXPECT_EQ(count_occurrences(over.bytes, "HTTP/1.1 "), 1) << over.bytes;
+    EXPECT_TRUE(over.closed_by_server);
+
     // Counted like any other refusal.
     const std::string text = http_call(proxy_->admin_port(), "GET", "/metrics").body;
-    EXPECT_EQ(metric(text, "spillway_requests_total", {"code=\"401\""}).value_or(0), 3) << series_of(text, "spillway_requests_total");
+    EXPECT_EQ(metric(text, "spillway_requests_total", {"code=\"401\""}).value_or(0), 4) << series_of(text, "spillway_requests_total");
     EXPECT_EQ(metric(text, "spillway_requests_total", {"code=\"404\""}).value_or(0), 1) << series_of(text, "spillway_requests_total");
     EXPECT_EQ(mock_->stats("primary")["requests"], 0);
 }
@@ -324,6 +339,28 @@ TEST_F(DataPlane, ARefusedRequestsBodyIsReadAndDropped) {
     EXPECT_TRUE(chunked.bytes.starts_with("HTTP/1.1 401 ")) << chunked.bytes.substr(0, 300);
     EXPECT_EQ(count_occurrences(chunked.bytes, "HTTP/1.1 "), 2) << chunked.bytes.substr(0, 600);
     EXPECT_NE(chunked.bytes.find("HTTP/1.1 200 OK\r\n"), std::string::npos) << chunked.bytes.substr(0, 600);
+
+    // The limit (8 MiB) holds to the byte for a dropped chunked body too: exactly the limit is
+    // read and the connection serves again; one byte more and it closes after the refusal.
+    auto chunked_of = [&](std::size_t bytes) {
+        std::string out = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\napi-key: sk-wrong\r\n"
+                          "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+        for (std::size_t left = bytes; left > 0;) {
+            const std::size_t n = std::min<std::size_t>(left, 1 << 20);
+            char size_line[32];
+            std::snprintf(size_line, sizeof size_line, "%zx\r\n", n);
+            out += size_line + std::string(n, ' ') + "\r\n";
+            left -= n;
+        }
+        return out + "0\r\n\r\n" + models;
+    };
+    auto exact = raw_exchange(proxy_->port(), chunked_of(8 << 20), 10s);
+    EXPECT_TRUE(exact.bytes.starts_with("HTTP/1.1 401 ")) << exact.bytes.substr(0, 300);
+    EXPECT_EQ(count_occurrences(exact.bytes, "HTTP/1.1 "), 2) << exact.bytes.substr(0, 600);
+    auto over = raw_exchange(proxy_->port(), chunked_of((8 << 20) + 1), 10s);
+    EXPECT_TRUE(over.bytes.starts_with("HTTP/1.1 401 ")) << over.bytes.substr(0, 300);
+    EXPECT_EQ(count_occurrences(over.bytes, "HTTP/1.1 "), 1) << over.bytes.substr(0, 600);
+    EXPECT_TRUE(over.closed_by_server);
 }
 
 // Whether the connection serves again is the client's to say (its Connection header, or HTTP/1.0's

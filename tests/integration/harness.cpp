@@ -7,7 +7,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <csignal>
 #include <cstdlib>
 #include <fcntl.h>
@@ -318,9 +320,15 @@ std::string raw_client::receive(std::chrono::steady_clock::time_point until,
 bool holds_whole_response(const std::string& raw) {
     const auto head_end = raw.find("\r\n\r\n");
     if (head_end == std::string::npos) return false;
-    const auto at = raw.find("\r\nContent-Length: ");
-    if (at == std::string::npos || at > head_end) return false;
-    const auto length = std::stoul(raw.substr(at + 18));
+    std::string head = raw.substr(0, head_end);
+    for (char& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::string_view name = "\r\ncontent-length:";
+    auto at = head.find(name);
+    if (at == std::string::npos) return false;
+    at += name.size();
+    while (at < head.size() && head[at] == ' ') ++at;
+    std::size_t length = 0;
+    if (std::from_chars(head.data() + at, head.data() + head.size(), length).ec != std::errc{}) return false;
     return raw.size() >= head_end + 4 + length;
 }
 
