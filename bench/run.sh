@@ -815,8 +815,8 @@ latency_pass() {
 if has_suite latency; then
     latency_pass "$tmp/latency.jsonl" "$tmp/suite-latency.json" ""
     if [[ $latency_one_cpu == 1 ]]; then
-        # The last CPU this script may use (CPU 0 takes most of the device interrupts); the
-        # processes get this script's own CPU list back afterwards.
+        # The last CPU this script may use; the processes get this script's own CPU list back
+        # afterwards.
         all_cpus="$(taskset -c -p $$ | sed 's/.*: //')"
         one_cpu="$(python3 -c 'import os; print(max(os.sched_getaffinity(0)))')"
         if set_affinity "$one_cpu"; then
