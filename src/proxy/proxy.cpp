@@ -258,6 +258,8 @@ awaitable<bool> handler::reply(request_record& rec, http::any_stream& client, ht
     co_return ok && keep_alive;
 }
 
+std::string handler::next_request_id() { return id_prefix_ + std::to_string(++next_id_); }
+
 // Without its id: a request let through by screen() gets it when it is served.
 request_record handler::new_record(const http::request_parser& head, const http::connection_info& info) {
     request_record rec;
@@ -275,7 +277,7 @@ std::optional<http::string_response> handler::screen(const http::request_parser&
     admission ignored;
     auto refusal = admit_head(head, rec, ignored);
     if (refusal) {
-        rec.id = id_prefix_ + std::to_string(++next_id_);
+        rec.id = next_request_id();
         rec.status = refusal->result_int();
         refusal->set("x-spillway-request-id", rec.id);
         finish(snap, rec);
@@ -289,7 +291,7 @@ awaitable<bool> handler::serve(http::request& req, http::any_stream& client, con
     std::shared_ptr<const snapshot> snap = snapshot_;
     std::shared_ptr<pool_set> pools = pools_;
     request_record rec = new_record(req.head, info);
-    rec.id = id_prefix_ + std::to_string(++next_id_);
+    rec.id = next_request_id();
 
     bool keep_alive = false;
     admission admitted;

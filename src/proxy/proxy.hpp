@@ -55,6 +55,7 @@ private:
     };
 
     const snapshot& refresh();
+    std::string next_request_id();
     request_record new_record(const http::request_parser& head, const http::connection_info& info);
     std::optional<http::string_response> admit_head(const http::request_parser& head, request_record& rec,
                                                     admission& out);

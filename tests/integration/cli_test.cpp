@@ -67,5 +67,23 @@ TEST(CommandLine, RunRefusesAnInvalidConfig) {
     EXPECT_EQ(p.wait_exit(), 1);
 }
 
+// A config can pass validation and still fail when the proxy is built from it: here a CA file
+// that is readable but holds no certificate. That is an error message and exit status 1.
+TEST(CommandLine, RunSaysWhyItCannotStart) {
+    auto ca = write_temp_file("not a certificate\n", ".pem");
+    auto path = write_temp_file(R"({
+      "auth": {"mode": "none"},
+      "listen": {"address": "127.0.0.1", "port": 0}, "admin": {"address": "127.0.0.1", "port": 0},
+      "regions": [
+        {"name": "eastus", "endpoint": "https://127.0.0.1:1", "api_key": "secret-value-1", "ca_file": ")" + ca + R"(",
+         "deployments": [{"model": "gpt-4o", "name": "gpt4o-east"}]}
+      ]})");
+    child_process p({SPILLWAY_BIN, "--config", path});
+    EXPECT_EQ(p.wait_exit(), 1);
+    p.wait_for_line("", false, 100ms);
+    const std::string out = joined(p.lines(false)) + joined(p.lines(true));
+    EXPECT_NE(out.find("cannot start"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace spillway::testing
