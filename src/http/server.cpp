@@ -218,10 +218,18 @@ awaitable<bool> listener::serve_request(any_stream& stream, read_buffer& buffer)
     if (!ec && !parser.is_done()) ec = body.open(parser);
     const bool waits_for_continue = !ec && !parser.is_done() && buffer.size() == 0 && expects_continue(parser);
     bool refused = false;
+    // A refused body is read only so that the client gets to read its answer (see refuse_early),
+    // and all of it within one header_timeout: a client that showed no valid key cannot hold
+    // the connection open with a trickle, one byte per idle_timeout.
+    deadline_socket::clock_type::time_point drop_by{};
     if (!ec && !parser.is_done() && !body_buffered(parser, buffer)) {
         switch (co_await refuse_early(stream, parser, info, waits_for_continue)) {
             case early_answer::none: break;
-            case early_answer::refused: refused = true; body.drop(); break;
+            case early_answer::refused:
+                refused = true;
+                body.drop();
+                drop_by = deadline_socket::clock_type::now() + limits_.header_timeout;
+                break;
             case early_answer::closed: co_return false;
         }
     }
@@ -233,7 +241,10 @@ awaitable<bool> listener::serve_request(any_stream& stream, read_buffer& buffer)
     while (!ec && !parser.is_done()) {
         ec = parse_buffered(parser, buffer, body_space::full_or_done);
         if (!ec && !body_space::full_or_done(parser)) {
-            stream.tcp_layer().expires_after(limits_.idle_timeout);
+            if (refused)
+                stream.tcp_layer().expires_at(drop_by);
+            else
+                stream.tcp_layer().expires_after(limits_.idle_timeout);
             std::tie(ec, std::ignore) = co_await read_until(stream, buffer, parser, body_space::full_or_done);
         }
         if (ec == bhttp::error::need_buffer) ec = {};

@@ -45,10 +45,10 @@ protected:
         mock_->reset();
         start_proxy(4096);
     }
-    void start_proxy(std::uint64_t max_body_bytes) {
+    void start_proxy(std::uint64_t max_body_bytes, int header_timeout_ms = 600) {
         json cfg = {{"workers", 1},
                     {"auth", {{"keys", json::array({{{"name", "tests"}, {"key", "sk-test-client"}}})}}},
-                    {"limits", {{"max_body_bytes", max_body_bytes}, {"header_timeout_ms", 600}}},
+                    {"limits", {{"max_body_bytes", max_body_bytes}, {"header_timeout_ms", header_timeout_ms}}},
                     {"routing", {{"request_timeout_ms", 5000}, {"connect_timeout_ms", 500}}},
                     {"regions", json::array({proxy_region(*mock_, "primary", 0), proxy_region(*mock_, "secondary", 1)})}};
         proxy_.reset();
@@ -267,13 +267,14 @@ TEST_F(DataPlane, ARequestItsHeadRefusesIsAnsweredBeforeItsBodyComes) {
         int status;
         std::string code;
     } cases[] = {
-        {"wrong key", "/v1/chat/completions", "api-key: sk-wrong\r\n", 401, "invalid_api_key"},
-        {"no key", "/v1/chat/completions", "", 401, "invalid_api_key"},
-        {"unknown url", "/v1/nothing/here", "api-key: sk-test-client\r\n", 404, "unknown_url"},
+        {"wrong key", "POST /v1/chat/completions", "api-key: sk-wrong\r\n", 401, "invalid_api_key"},
+        {"no key", "POST /v1/chat/completions", "", 401, "invalid_api_key"},
+        {"unknown url", "POST /v1/nothing/here", "api-key: sk-test-client\r\n", 404, "unknown_url"},
+        {"wrong method", "PUT /v1/chat/completions", "api-key: sk-test-client\r\n", 405, "method_not_allowed"},
     };
     for (const auto& c : cases) {
         raw_client client(proxy_->port());
-        ASSERT_TRUE(client.send("POST " + c.target + " HTTP/1.1\r\nHost: x\r\n" + c.key +
+        ASSERT_TRUE(client.send(c.target + " HTTP/1.1\r\nHost: x\r\n" + c.key +
                                 "Content-Type: application/json\r\nContent-Length: 4000\r\n\r\n"));
         const auto answer = client.receive(steady::now() + 3s, holds_whole_response);
         EXPECT_TRUE(answer.starts_with("HTTP/1.1 " + std::to_string(c.status) + " ")) << c.what << ": " << answer;
@@ -312,14 +313,36 @@ TEST_F(DataPlane, ARequestItsHeadRefusesIsAnsweredBeforeItsBodyComes) {
     const std::string text = http_call(proxy_->admin_port(), "GET", "/metrics").body;
     EXPECT_EQ(metric(text, "spillway_requests_total", {"code=\"401\""}).value_or(0), 4) << series_of(text, "spillway_requests_total");
     EXPECT_EQ(metric(text, "spillway_requests_total", {"code=\"404\""}).value_or(0), 1) << series_of(text, "spillway_requests_total");
+    EXPECT_EQ(metric(text, "spillway_requests_total", {"code=\"405\""}).value_or(0), 1) << series_of(text, "spillway_requests_total");
     EXPECT_EQ(mock_->stats("primary")["requests"], 0);
+}
+
+// A refused request's body is read only so that the client can read its answer: all of it must
+// come within header_timeout (600 ms here) of the refusal, however steadily it trickles in
+// (each piece well within idle_timeout, 120 s, of the last).
+TEST_F(DataPlane, ARefusedRequestsBodyMustComeWithinTheHeaderTimeout) {
+    raw_client client(proxy_->port());
+    ASSERT_TRUE(client.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\napi-key: sk-wrong\r\n"
+                            "Content-Type: application/json\r\nContent-Length: 4000\r\n\r\n"));
+    const auto answer = client.receive(steady::now() + 3s, holds_whole_response);
+    ASSERT_TRUE(answer.starts_with("HTTP/1.1 401 ")) << answer;
+    const auto refused_at = steady::now();
+    // 10 bytes every 100 ms: 300 of the 4000 in the 3 s the test waits.
+    while (!client.closed_by_server() && steady::now() - refused_at < 3s) {
+        if (!client.send(std::string(10, ' '))) break;
+        client.receive(steady::now() + 100ms);
+    }
+    const auto open_for = steady::now() - refused_at;
+    EXPECT_TRUE(client.closed_by_server() || open_for < 3s) << "still open after 3 s";
+    EXPECT_GE(open_for, 400ms) << "the body had its header_timeout";
+    EXPECT_LT(open_for, 2s) << "closed about header_timeout after the refusal";
 }
 
 // A client that sends all of a large body before it reads still gets the refusal (closing with
 // the body unread would make the kernel reset the connection), and so does one whose chunked
 // body came whole; both connections serve again.
 TEST_F(DataPlane, ARefusedRequestsBodyIsReadAndDropped) {
-    start_proxy(8 << 20);
+    start_proxy(8 << 20, 5000);  // time for 8 MiB bodies in a sanitizer build too
     const std::string models = "GET /v1/models HTTP/1.1\r\nHost: x\r\napi-key: sk-test-client\r\nConnection: close\r\n\r\n";
     const std::string large(6 << 20, ' ');
     auto r = raw_exchange(proxy_->port(),
