@@ -5,11 +5,11 @@
 #
 # Writes, for what the result holds:
 #   OUTDIR/throughput.png      requests/s and the proxy's CPU per request, per target
-#   OUTDIR/added-latency.png   what each proxy adds to one request (wrk -c1, p50/p99; CPUs shared,
-#                              and every process on one CPU when the run has that pass) and to the
+#   OUTDIR/added-latency.png   what each proxy adds to one request (wrk -c1, p50/p99) and to the
 #                              first event of a stream (p50/p99: from the segment timestamps on lo
-#                              when the run has them, else the difference of TTFT percentiles),
-#                              log scale
+#                              when the run has them, else the difference of TTFT percentiles);
+#                              CPUs shared, and every process on one CPU when the run has those
+#                              passes; log scale
 # Needs gnuplot (apt-get install gnuplot-nox) and jq. Exit 2 when either is missing.
 set -euo pipefail
 
@@ -54,23 +54,26 @@ EOF
 fi
 
 # --- added latency: rows: target lat_p50 lat_p99 one_cpu_p50 one_cpu_p99 ttft_p50 ttft_p99
-# (µs; "-" when not measured)
+# one_cpu_ttft_p50 one_cpu_ttft_p99 (µs; "-" when not measured)
 jq -r '
     ((.suites.latency.targets // []) | map({key: .target, value: .}) | from_entries) as $l
     | ((.suites.latency_one_cpu.targets // []) | map({key: .target, value: .}) | from_entries) as $o
     | ((.suites.streaming.targets // {})) as $s
-    | ([$l | keys[]] + [$s | keys[]] | unique) as $names
+    | ((.suites.streaming_one_cpu.targets // {})) as $so
+    | ([$l | keys[]] + [$s | keys[]] + [$so | keys[]] | unique) as $names
     | (["spillway", "nginx", "haproxy", "portkey"] | map(select(. as $n | $names | index($n)))) []
     | . as $n
     | ($s[$n].wire_added_ttft_us // $s[$n].added_ttft_us // {}) as $t
+    | ($so[$n].wire_added_ttft_us // $so[$n].added_ttft_us // {}) as $to
     | [$n, ($l[$n].added_p50_us // "-"), ($l[$n].added_p99_us // "-"),
-       ($o[$n].added_p50_us // "-"), ($o[$n].added_p99_us // "-"), ($t.p50 // "-"), ($t.p99 // "-")]
+       ($o[$n].added_p50_us // "-"), ($o[$n].added_p99_us // "-"), ($t.p50 // "-"), ($t.p99 // "-"),
+       ($to.p50 // "-"), ($to.p99 // "-")]
     | map(tostring) | join(" ")
 ' "$result" >"$tmp/lat.dat"
 ttft_how="$(jq -r 'if (.suites.streaming.targets // {} | to_entries | any(.value.wire_added_ttft_us)) then "on the wire (segment timestamps)" else "TTFT percentile − direct" end' "$result")"
 if [[ -s "$tmp/lat.dat" ]]; then
     gnuplot <<EOF
-set terminal pngcairo size 1100,480 font "sans,10"
+set terminal pngcairo size 1200,520 font "sans,10"
 set output "$outdir/added-latency.png"
 set title "What the proxy adds (µs, log scale; through the proxy − direct to the upstream)\n{/*0.8 $when}"
 set style data histograms
@@ -86,14 +89,16 @@ set label 1 "TTFT target: 250 µs" at graph 0.005, first 330 left font ",9" tc r
 set arrow 1 from graph 0, first 250 to graph 1, first 250 nohead dt 2 lc rgb "#444444"
 # Values <= 1 µs (or negative: within the noise of the direct run) are drawn at 1.
 clamp(x) = (x < 1 ? 1 : x)
-# Six bars per proxy, each 1/7 of a cluster wide (gap 1): label i sits at (i - 2.5) / 7.
+# Eight bars per proxy, each 1/9 of a cluster wide (gap 1): label i sits at (i - 3.5) / 9.
 plot "$tmp/lat.dat" using (clamp(\$2)):xtic(1) title "request, 1 connection: p50" lc rgb "#4477aa", \
      "" using (clamp(\$3)) title "request, 1 connection: p99" lc rgb "#88ccee", \
      "" using (clamp(\$4)) title "request, 1 connection, all on one CPU: p50" lc rgb "#aa3377", \
      "" using (clamp(\$5)) title "request, 1 connection, all on one CPU: p99" lc rgb "#ee99cc", \
      "" using (clamp(\$6)) title "stream, first event ($ttft_how): p50" lc rgb "#228833", \
      "" using (clamp(\$7)) title "stream, first event: p99" lc rgb "#ccbb44", \
-     for [i=0:5] "" using (\$0 + (i - 2.5) / 7.0):(clamp(column(i + 2))):(sprintf("%.0f", column(i + 2))) \
+     "" using (clamp(\$8)) title "stream, first event, all on one CPU: p50" lc rgb "#117733", \
+     "" using (clamp(\$9)) title "stream, first event, all on one CPU: p99" lc rgb "#999933", \
+     for [i=0:7] "" using (\$0 + (i - 3.5) / 9.0):(clamp(column(i + 2))):(sprintf("%.0f", column(i + 2))) \
          with labels offset 0,0.6 font ",8" notitle
 EOF
     drawn+=("$outdir/added-latency.png")

@@ -40,6 +40,7 @@ latency_secs=1       # seconds per wrk -c1 run of the latency suite (~10,000 req
 latency_rounds=15    # latency runs per target, round-robin; the median round is reported (many
                      # short rounds: the machine's drift between targets cancels out better)
 latency_one_cpu=1    # also measure the latency suite with every process on one CPU (see usage)
+streaming_one_cpu=1  # and the streaming suite
 streams=200          # streams per target in the streaming suite
 ttft_ms=20           # pace of the streaming region
 token_ms=10
@@ -78,7 +79,11 @@ Usage: bench/run.sh [options]
                                    from a second mock region paced at --ttft-ms/--token-ms;
                                    added TTFT = target - direct (p50/p99), and, as root, the
                                    proxy's own delay from kernel timestamps of the segments
-                                   on lo (bench/tools/lo_capture.py); event pacing
+                                   on lo (bench/tools/lo_capture.py); event pacing. Twice,
+                                   like the latency suite: CPUs shared, then everything (the
+                                   client and the capture too) on one CPU, where the scheduler
+                                   cannot decide whether a proxy woken by the upstream's head
+                                   is still asleep when the first event comes
                        memory      RSS idle (after start), with --idle-conns idle keep-alive
                                    client connections (KB per connection), and peak under a
                                    --load-secs wrk run
@@ -86,6 +91,7 @@ Usage: bench/run.sh [options]
                      bench/run-all.sh = --suite all --portkey, then the plots (bench/plot.sh).
   --latency-secs N   (default 1)      --latency-rounds N  (default 15)
   --no-latency-one-cpu  skip the latency suite's one-CPU pass
+  --no-streaming-one-cpu  skip the streaming suite's one-CPU pass
   --streams N        (default 200)    --ttft-ms N (default 20)   --token-ms N (default 10)
   --idle-conns N     (default 10000)  --load-secs N (default 5)
   --no-build         use the existing Release binaries as they are
@@ -128,6 +134,7 @@ while [[ $# -gt 0 ]]; do
         --latency-secs) need_int "$1" "${2:-}"; latency_secs="$2"; shift ;;
         --latency-rounds) need_int "$1" "${2:-}"; latency_rounds="$2"; shift ;;
         --no-latency-one-cpu) latency_one_cpu=0 ;;
+        --no-streaming-one-cpu) streaming_one_cpu=0 ;;
         --streams) need_int "$1" "${2:-}"; streams="$2"; shift ;;
         --ttft-ms) need_int "$1" "${2:-}"; ttft_ms="$2"; shift ;;
         --token-ms) need_int "$1" "${2:-}"; token_ms="$2"; shift ;;
@@ -179,8 +186,8 @@ done
 if has_suite latency || has_suite streaming || has_suite memory; then
     command -v python3 >/dev/null || die "python3 is not installed (the latency/streaming/memory suites use it)"
 fi
-if has_suite latency && [[ $latency_one_cpu == 1 ]]; then
-    command -v taskset >/dev/null || die "taskset is not installed (util-linux; or --no-latency-one-cpu)"
+if { has_suite latency && [[ $latency_one_cpu == 1 ]]; } || { has_suite streaming && [[ $streaming_one_cpu == 1 ]]; }; then
+    command -v taskset >/dev/null || die "taskset is not installed (util-linux; or --no-latency-one-cpu / --no-streaming-one-cpu)"
 fi
 if has_suite memory; then
     # Every idle client connection is a descriptor in the client and in the proxy.
@@ -812,13 +819,14 @@ latency_pass() {
     ' "$runs" >"$summary"
 }
 
+# The one-CPU passes use the last CPU this script may use; the processes get this script's own
+# CPU list back afterwards.
+all_cpus="$(taskset -c -p $$ | sed 's/.*: //')"
+one_cpu="$(python3 -c 'import os; print(max(os.sched_getaffinity(0)))')"
+
 if has_suite latency; then
     latency_pass "$tmp/latency.jsonl" "$tmp/suite-latency.json" ""
     if [[ $latency_one_cpu == 1 ]]; then
-        # The last CPU this script may use; the processes get this script's own CPU list back
-        # afterwards.
-        all_cpus="$(taskset -c -p $$ | sed 's/.*: //')"
-        one_cpu="$(python3 -c 'import os; print(max(os.sched_getaffinity(0)))')"
         if set_affinity "$one_cpu"; then
             wrk_prefix=(taskset -c "$one_cpu")
             latency_pass "$tmp/latency-one-cpu.jsonl" "$tmp/suite-latency_one_cpu.json" "CPU $one_cpu"
@@ -856,15 +864,30 @@ if has_suite streaming; then
     jq -s -c --argjson n "$streams" --argjson up "$paced_port" --argjson own "$own_pids_json" \
         '{streams: $n, reference: "direct", upstream_port: $up, own_pids: $own, targets: .}' \
         "$tmp/stream-targets.jsonl" >"$tmp/stream-spec.json"
-    log "streaming: $streams streams per target, interleaved, from the paced region (ttft ${ttft_ms} ms, ${token_ms} ms per token, $stream_tokens tokens)"
-    if ! run_bg python3 "$BENCH_DIR/tools/sse_streams.py" "$tmp/stream-spec.json" >"$tmp/suite-streaming.json" 2>"$tmp/streaming.err"; then
-        echo "run.sh: FAIL streaming: $(jq -r '[.targets | to_entries[] | select(.value.errors > 0 or .value.events_mismatched > 0 or .value.streams_without_done > 0 or .value.completed == 0) | "\(.key): \(.value.errors) errors, \(.value.events_mismatched) streams with missing/extra events, \(.value.streams_without_done) without [DONE] \(.value.first_error)"] | join("; ")' "$tmp/suite-streaming.json" 2>/dev/null || cat "$tmp/streaming.err")" >&2
-        failed=1
+    # One pass: $1 = suite name (its output is $tmp/suite-$1.json), $2 = label of the CPUs
+    # ("" when shared), then the command prefix sse_streams.py runs under (its capture child too).
+    streaming_pass() {
+        local name="$1" label="$2"
+        shift 2
+        log "streaming${label:+ ($label)}: $streams streams per target, interleaved, from the paced region (ttft ${ttft_ms} ms, ${token_ms} ms per token, $stream_tokens tokens)"
+        if ! run_bg "$@" python3 "$BENCH_DIR/tools/sse_streams.py" "$tmp/stream-spec.json" >"$tmp/suite-$name.json" 2>"$tmp/$name.err"; then
+            echo "run.sh: FAIL $name: $(jq -r '[.targets | to_entries[] | select(.value.errors > 0 or .value.events_mismatched > 0 or .value.streams_without_done > 0 or .value.completed == 0) | "\(.key): \(.value.errors) errors, \(.value.events_mismatched) streams with missing/extra events, \(.value.streams_without_done) without [DONE] \(.value.first_error)"] | join("; ")' "$tmp/suite-$name.json" 2>/dev/null || cat "$tmp/$name.err")" >&2
+            failed=1
+        fi
+        [[ -s "$tmp/suite-$name.json" ]] || echo '{}' >"$tmp/suite-$name.json"
+        jq -c --argjson ttft "$ttft_ms" --argjson tok "$token_ms" --argjson n "$stream_tokens" --arg cpus "$label" \
+            '. + {ttft_ms: $ttft, token_ms: $tok, completion_tokens: $n} + (if $cpus != "" then {cpus: $cpus} else {} end)' \
+            "$tmp/suite-$name.json" >"$tmp/suite-$name.tmp" && mv "$tmp/suite-$name.tmp" "$tmp/suite-$name.json"
+    }
+    streaming_pass streaming ""
+    if [[ $streaming_one_cpu == 1 ]]; then
+        if set_affinity "$one_cpu"; then
+            streaming_pass streaming_one_cpu "CPU $one_cpu" taskset -c "$one_cpu"
+        else
+            failed=1
+        fi
+        set_affinity "$all_cpus" || failed=1
     fi
-    [[ -s "$tmp/suite-streaming.json" ]] || echo '{}' >"$tmp/suite-streaming.json"
-    jq -c --argjson ttft "$ttft_ms" --argjson tok "$token_ms" --argjson n "$stream_tokens" \
-        '. + {ttft_ms: $ttft, token_ms: $tok, completion_tokens: $n}' "$tmp/suite-streaming.json" >"$tmp/suite-streaming.tmp" \
-        && mv "$tmp/suite-streaming.tmp" "$tmp/suite-streaming.json"
 fi
 
 # --- memory: idle, with N idle keep-alive connections, under load ------------------------------------
@@ -937,7 +960,7 @@ if has_suite memory; then
 fi
 
 suites_json="$(jq -n -c '{}')"
-for s in latency latency_one_cpu streaming memory; do
+for s in latency latency_one_cpu streaming streaming_one_cpu memory; do
     if [[ -s "$tmp/suite-$s.json" ]]; then
         suites_json="$(jq -c --arg s "$s" --slurpfile v "$tmp/suite-$s.json" '. + {($s): $v[0]}' <<<"$suites_json")"
     fi
