@@ -73,7 +73,7 @@ jq -r '
 ttft_how="$(jq -r 'if (.suites.streaming.targets // {} | to_entries | any(.value.wire_added_ttft_us)) then "on the wire (segment timestamps)" else "TTFT percentile − direct" end' "$result")"
 if [[ -s "$tmp/lat.dat" ]]; then
     gnuplot <<EOF
-set terminal pngcairo size 1200,520 font "sans,10"
+set terminal pngcairo size 1400,540 font "sans,10"
 set output "$outdir/added-latency.png"
 set title "What the proxy adds (µs, log scale; through the proxy − direct to the upstream)\n{/*0.8 $when}"
 set style data histograms
