@@ -3,6 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
 namespace spillway::testing {
 namespace {
 
@@ -83,6 +88,38 @@ TEST(CommandLine, RunSaysWhyItCannotStart) {
     p.wait_for_line("", false, 100ms);
     const std::string out = joined(p.lines(false)) + joined(p.lines(true));
     EXPECT_NE(out.find("cannot start"), std::string::npos) << out;
+}
+
+// Linked with jemalloc, spillway has jemalloc hand pages back to the kernel from a thread of its
+// own, not from a worker in the middle of a request (src/app/jemalloc_conf.cpp).
+TEST(Process, ReturnsMemoryFromJemallocsOwnThread) {
+#ifndef SPILLWAY_LINKS_JEMALLOC
+    GTEST_SKIP() << "spillway is built without jemalloc";
+#else
+    proxy_server proxy(json{{"auth", {{"mode", "none"}}},
+                            {"regions", json::array({{{"name", "eastus"}, {"endpoint", "http://127.0.0.1:1"},
+                                                      {"api_key", "k"},
+                                                      {"deployments", json::array({{{"model", "gpt-4o"}, {"name", "d"}}})}}})}});
+    auto thread_names = [&] {
+        std::vector<std::string> names;
+        const auto tasks = std::filesystem::path("/proc") / std::to_string(proxy.process().pid()) / "task";
+        for (const auto& t : std::filesystem::directory_iterator(tasks)) {
+            std::ifstream comm(t.path() / "comm");
+            std::string name;
+            std::getline(comm, name);
+            names.push_back(name);
+        }
+        return names;
+    };
+    bool found = false;
+    for (int i = 0; i < 30 && !found; ++i) {
+        EXPECT_EQ(http_call(proxy.admin_port(), "GET", "/metrics").status, 200);
+        auto names = thread_names();
+        found = std::find(names.begin(), names.end(), "jemalloc_bg_thd") != names.end();
+        if (!found) std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_TRUE(found) << "no jemalloc_bg_thd thread";
+#endif
 }
 
 }  // namespace
