@@ -42,7 +42,11 @@ net::execution_context::id deadline_watchdog::id;
 
 deadline_watchdog::deadline_watchdog(net::execution_context& context)
     // Every socket spillway makes runs on an io_context.
-    : net::execution_context::service(context), timer_(static_cast<net::io_context&>(context)) {}
+    : net::execution_context::service(context),
+#if SPILLWAY_HAS_EDGE_READ
+      reactor_(reactor_of(context)),
+#endif
+      timer_(static_cast<net::io_context&>(context)) {}
 
 void deadline_watchdog::shutdown() {
     armed_.clear();

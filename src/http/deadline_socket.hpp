@@ -9,11 +9,13 @@
 #pragma once
 
 #include "core/net.hpp"
+#include "http/edge_read.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/intrusive/list.hpp>
 
 #include <chrono>
+#include <type_traits>
 
 namespace spillway::http {
 
@@ -49,10 +51,10 @@ public:
         return ec ? 0 : socket_.write_some(buffers, ec);
     }
 
+    // A read into one buffer (every read of spillway's, and the TLS layer's) waits for readiness
+    // after a read that emptied the socket, rather than trying a recv first (see edge_read.hpp).
     template <class MutableBuffers, class Token>
-    auto async_read_some(const MutableBuffers& buffers, Token&& token) {
-        return socket_.async_read_some(buffers, std::forward<Token>(token));
-    }
+    auto async_read_some(const MutableBuffers& buffers, Token&& token);
     template <class ConstBuffers, class Token>
     auto async_write_some(const ConstBuffers& buffers, Token&& token) {
         return socket_.async_write_some(buffers, std::forward<Token>(token));
@@ -79,6 +81,9 @@ public:
     static constexpr std::chrono::milliseconds granularity{20};
 
     explicit deadline_watchdog(net::execution_context& context);
+#if SPILLWAY_HAS_EDGE_READ
+    edge_read_detail::reactor& reactor() noexcept { return reactor_; }
+#endif
     void arm(deadline_socket& s);  // s.deadline_ was just set
     std::size_t armed_count() const noexcept { return armed_.size(); }
 
@@ -91,10 +96,23 @@ private:
     void wake_at(deadline_socket::clock_type::time_point at);
     void on_tick();
 
+#if SPILLWAY_HAS_EDGE_READ
+    edge_read_detail::reactor& reactor_;
+#endif
     net::steady_timer timer_;
     armed_list armed_;
     bool waiting_ = false;
     deadline_socket::clock_type::time_point next_wake_ = deadline_socket::clock_type::time_point::max();
 };
+
+template <class MutableBuffers, class Token>
+auto deadline_socket::async_read_some(const MutableBuffers& buffers, Token&& token) {
+#if SPILLWAY_HAS_EDGE_READ
+    if constexpr (std::is_convertible_v<const MutableBuffers&, net::mutable_buffer>)
+        return async_read_some_edge(socket_, watchdog_.reactor(), net::mutable_buffer(buffers), std::forward<Token>(token));
+    else
+#endif
+        return socket_.async_read_some(buffers, std::forward<Token>(token));
+}
 
 }  // namespace spillway::http
