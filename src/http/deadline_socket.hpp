@@ -68,6 +68,7 @@ private:
     deadline_watchdog& watchdog_;
     clock_type::time_point deadline_ = clock_type::time_point::max();
     bool timed_out_ = false;
+    bool edge_reads_asked_ = false;  // enable_edge_reads was called (see edge_read.hpp)
     hook armed_;  // linked into the watchdog's list while a deadline is set
 };
 
@@ -108,9 +109,15 @@ private:
 template <class MutableBuffers, class Token>
 auto deadline_socket::async_read_some(const MutableBuffers& buffers, Token&& token) {
 #if SPILLWAY_HAS_EDGE_READ
-    if constexpr (std::is_convertible_v<const MutableBuffers&, net::mutable_buffer>)
+    if constexpr (std::is_convertible_v<const MutableBuffers&, net::mutable_buffer>) {
+        // The socket is open by the first read (accepted, or connected by the upstream pool). If
+        // the kernel refuses, reads are Asio's, one recv more each.
+        if (!edge_reads_asked_) {
+            edge_reads_asked_ = true;
+            enable_edge_reads(socket_);
+        }
         return async_read_some_edge(socket_, watchdog_.reactor(), net::mutable_buffer(buffers), std::forward<Token>(token));
-    else
+    } else
 #endif
         return socket_.async_read_some(buffers, std::forward<Token>(token));
 }

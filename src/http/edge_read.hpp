@@ -9,25 +9,36 @@
 // proxied request, and a system call costs about 1 us on the virtual machines spillway is
 // measured on (bench/RESULTS.md).
 //
-// A TCP recv that returns less than it was given has emptied the receive queue, and the reactor's
-// own rule then holds: the read reports `done_and_exhausted`, the reactor stops trying reads on
-// that socket at once, and the next readiness event (new data, the end of the stream, an error)
-// turns trying back on. The reactor makes that decision under the descriptor's lock, at the
-// moment of the recv, so no event that comes after it can be lost; a completion handler that
-// cleared the flag later could lose one. Waiting first (async_wait) is not safe for the same
-// reason: an event that came while no operation was queued is kept only in that flag.
+// When a read has taken everything there is, it reports `done_and_exhausted`: the reactor stops
+// trying reads on that socket at once, and the next readiness event turns trying back on. The
+// reactor decides under the descriptor's lock at the moment of the recv, so an event that comes
+// after it is not lost. But an event that came *before* it and was already collected is never
+// repeated (edge-triggered), so "everything there is" must include what that event announced:
+// - the bytes still queued: the kernel says how many after each recv (TCP_INQ); 0 is required.
+//   It also counts a received end of stream (FIN) as 1 byte left, so that read comes next;
+// - a reset or error (EPOLLHUP, EPOLLERR), which TCP_INQ does not count: the reactor's last
+//   collected events for the descriptor must show neither. A reset that comes after the
+//   collection wakes the reactor again.
+// A recv that returned less than its buffer is *not* enough: the FIN or RST that came with the
+// data would be lost, and the connection would hang until a timeout.
+//
+// Waiting first (async_wait) instead is not safe for the same reason: an event that came while
+// no operation was queued is kept only in the reactor's try-at-once flag.
 //
 // The operation is Asio's reactive_socket_recv_op with that one rule changed (and a single
 // buffer). It uses Asio's detail interfaces, which change between Boost versions, so it is built
-// only with the one it was written against (Debian 12's 1.81, epoll); with any other,
-// SPILLWAY_HAS_EDGE_READ is 0 and deadline_socket reads with Asio's own read.
+// only with the one it was written against (Debian 12's 1.81, epoll, not io_uring); with any
+// other, SPILLWAY_HAS_EDGE_READ is 0 and deadline_socket reads with Asio's own read. It reads the
+// reactor's collected events without a lock, so the socket's io_context must be run by one
+// thread (every spillway io_context is). Without TCP_INQ on the socket (enable_edge_reads), a read
+// is never taken for exhausted, which is Asio's own behaviour.
 #pragma once
 
 #include "core/net.hpp"
 
 #include <boost/version.hpp>
 
-#if BOOST_VERSION == 108100 && defined(BOOST_ASIO_HAS_EPOLL)
+#if BOOST_VERSION == 108100 && defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
 #define SPILLWAY_HAS_EDGE_READ 1
 
 #include <boost/asio/associated_cancellation_slot.hpp>
@@ -40,6 +51,13 @@
 #include <boost/asio/detail/reactor_op.hpp>
 #include <boost/asio/detail/socket_ops.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
 #include <memory>
 #include <utility>
 
@@ -55,25 +73,74 @@ struct socket_access : tcp::socket {
     static auto& implementation(tcp::socket& s) { return (s.*&socket_access::impl_).get_implementation(); }
 };
 
+// The readiness events the reactor last collected for a descriptor, which it keeps in the
+// descriptor's operation base until it performs them (and afterwards, until the next collection).
+struct operation_access : asio_detail::scheduler_operation {
+    static unsigned collected_events(reactor::per_descriptor_data descriptor) {
+        // descriptor_state derives privately from scheduler_operation; a C-style cast may convert
+        // to a private base.
+        const auto* op = (const asio_detail::scheduler_operation*)descriptor;  // NOLINT
+        return op->*&operation_access::task_result_;
+    }
+};
+
+// One recv, and whether it left the socket with nothing to report until the next event.
+struct recv_result {
+    bool would_block = false;
+    bool exhausted = false;
+};
+
+inline recv_result receive(asio_detail::socket_type socket, reactor::per_descriptor_data descriptor,
+                           net::mutable_buffer buffer, error_code& ec, std::size_t& bytes) {
+    iovec iov{buffer.data(), buffer.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    for (;;) {
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        const ssize_t n = ::recvmsg(socket, &msg, 0);
+        if (n > 0) {
+            ec = {};
+            bytes = static_cast<std::size_t>(n);
+            int left = -1;  // unknown without TCP_INQ
+            for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c))
+                if (c->cmsg_level == SOL_TCP && c->cmsg_type == TCP_CM_INQ) std::memcpy(&left, CMSG_DATA(c), sizeof left);
+            const bool hung_up = (operation_access::collected_events(descriptor) & (EPOLLHUP | EPOLLERR)) != 0;
+            return {false, left == 0 && !hung_up};
+        }
+        bytes = 0;
+        if (n == 0) {
+            ec = net::error::eof;
+            return {false, true};  // as Asio's read: nothing follows the end of the stream
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return {true, false};
+        ec = error_code(errno, net::error::get_system_category());
+        return {false, true};
+    }
+}
+
 template <class Handler, class IoExecutor>
 class read_op : public asio_detail::reactor_op {
 public:
     BOOST_ASIO_DEFINE_HANDLER_PTR(read_op);
 
-    read_op(asio_detail::socket_type socket, net::mutable_buffer buffer, Handler& handler, const IoExecutor& io_ex)
+    read_op(asio_detail::socket_type socket, reactor::per_descriptor_data descriptor, net::mutable_buffer buffer,
+            Handler& handler, const IoExecutor& io_ex)
         : reactor_op(error_code(), &read_op::do_perform, &read_op::do_complete),
           socket_(socket),
+          descriptor_(descriptor),
           buffer_(buffer),
           handler_(std::move(handler)),
           work_(handler_, io_ex) {}
 
     static status do_perform(reactor_op* base) {
         auto* o = static_cast<read_op*>(base);
-        if (!asio_detail::socket_ops::non_blocking_recv1(o->socket_, o->buffer_.data(), o->buffer_.size(), 0, true,
-                                                         o->ec_, o->bytes_transferred_))
-            return not_done;  // EAGAIN: wait for readiness
-        // Fewer bytes than asked for (0 with an error or the end of the stream): the queue is empty.
-        return o->bytes_transferred_ < o->buffer_.size() ? done_and_exhausted : done;
+        const recv_result r = receive(o->socket_, o->descriptor_, o->buffer_, o->ec_, o->bytes_transferred_);
+        if (r.would_block) return not_done;  // wait for readiness
+        return r.exhausted ? done_and_exhausted : done;
     }
 
     // As Asio's own operations complete (reactive_socket_recv_op::do_complete).
@@ -93,6 +160,7 @@ public:
 
 private:
     asio_detail::socket_type socket_;
+    reactor::per_descriptor_data descriptor_;
     net::mutable_buffer buffer_;
     Handler handler_;
     asio_detail::handler_work<Handler, IoExecutor> work_;
@@ -125,7 +193,7 @@ void start(tcp::socket& socket, reactor& r, net::mutable_buffer buffer, Handler&
     auto slot = net::get_associated_cancellation_slot(handler);
 
     typename op::ptr p = {std::addressof(handler), op::ptr::allocate(handler), nullptr};
-    p.p = new (p.v) op(impl.socket_, buffer, handler, socket.get_executor());
+    p.p = new (p.v) op(impl.socket_, impl.reactor_data_, buffer, handler, socket.get_executor());
     if (slot.is_connected())
         p.p->cancellation_key_ = &slot.template emplace<cancel_read>(r, impl.reactor_data_, impl.socket_);
 
@@ -145,12 +213,21 @@ void start(tcp::socket& socket, reactor& r, net::mutable_buffer buffer, Handler&
 
 }  // namespace edge_read_detail
 
+// Asks the kernel to tell each read of `socket` how much is left (TCP_INQ), which lets
+// async_read_some_edge take a read for exhausted; false if it cannot (not TCP, or not open).
+inline bool enable_edge_reads(tcp::socket& socket) {
+    const int on = 1;
+    return ::setsockopt(socket.native_handle(), SOL_TCP, TCP_INQ, &on, sizeof on) == 0;
+}
+
 // The io_context's reactor, for async_read_some_edge (look it up once: use_service searches).
 inline edge_read_detail::reactor& reactor_of(net::execution_context& context) {
     return net::use_service<edge_read_detail::reactor>(context);
 }
 
-// Like socket.async_read_some(buffer, token); `reactor` is reactor_of(the socket's io_context).
+// Like socket.async_read_some(buffer, token); `reactor` is reactor_of(the socket's io_context),
+// which one thread runs. Call enable_edge_reads(socket) once the socket is open (before, reads
+// work but never skip a recv).
 template <class Token>
 auto async_read_some_edge(tcp::socket& socket, edge_read_detail::reactor& reactor, net::mutable_buffer buffer,
                           Token&& token) {

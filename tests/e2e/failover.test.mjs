@@ -171,7 +171,8 @@ test('every region throttled: RateLimitError 429 with retry-after-ms the SDK wou
   });
 });
 
-test('upstream failure after the first byte ends the stream with an error event', async () => {
+// A stream that is never ended waits until the HTTP client gives up (undici: 5 minutes); fail sooner.
+test('upstream failure after the first byte ends the stream with an error event', { timeout: 30_000 }, async () => {
   const { openai } = await freshStack();
   // Pace the tokens so that the first events have reached the client before the cut.
   await stack.setLatency('primary', { token_ms: 20 });

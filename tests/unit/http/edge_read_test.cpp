@@ -1,9 +1,10 @@
 // Unit tests for http/edge_read: a read that emptied the socket makes the next read wait for
 // readiness without trying a recv first; no readiness is lost on the way (data that came before
-// the next read was started, or before the last read's handler ran, the end of the stream); a
-// read that filled its buffer is not taken for one that emptied the socket; closing and
-// per-operation cancellation abort a waiting read. Real loopback sockets, one io_context run by
-// the test thread.
+// the next read was started, or before the last read's handler ran; an end of stream or a reset
+// that came with the last data, whether a read was waiting or not); a read that left bytes behind
+// is not taken for one that emptied the socket; without TCP_INQ every read tries at once; closing
+// and per-operation cancellation abort a waiting read. Real loopback sockets, one io_context run
+// by the test thread.
 //
 // Whether a read tried a recv when it was started is seen in the socket's receive queue
 // (FIONREAD) right after starting it, before the io_context runs: a recv that was tried has
@@ -65,6 +66,14 @@ void send_and_wait(tcp::socket& peer, tcp::socket& s, std::string_view data) {
     ASSERT_EQ(queued(s), before + static_cast<int>(data.size()));
 }
 
+// Waits until `s` shows one of `events` to poll(2): POLLRDHUP once the peer's FIN has come,
+// POLLHUP once its reset has.
+void wait_for(tcp::socket& s, short events) {
+    pollfd p{s.native_handle(), events, 0};
+    ASSERT_EQ(::poll(&p, 1, 1000), 1);
+    ASSERT_NE(p.revents & events, 0);
+}
+
 // One read's outcome.
 struct outcome {
     error_code ec;
@@ -76,6 +85,7 @@ protected:
     net::io_context io;
     loopback pair = connect_loopback(io);
     edge_read_detail::reactor& reactor = reactor_of(io);
+    bool inq = enable_edge_reads(pair.server);
     std::array<char, 64> buffer{};
     std::optional<outcome> done;
 
@@ -103,6 +113,8 @@ protected:
         ASSERT_EQ(received(), "hello");
     }
 };
+
+TEST_F(EdgeRead, TheKernelReportsWhatIsLeftAfterEachRead) { ASSERT_TRUE(inq) << "setsockopt(TCP_INQ) failed"; }
 
 TEST_F(EdgeRead, ReadsWhatHasArrived) {
     send_and_wait(pair.client, pair.server, "hello");
@@ -178,6 +190,35 @@ TEST_F(EdgeRead, DataThatCameBeforeTheShortReadsHandlerRanIsRead) {
     EXPECT_EQ(std::string(buffer.data(), second->n), "world");
 }
 
+TEST_F(EdgeRead, WithoutTcpInqEveryReadTriesAtOnce) {
+    loopback plain = connect_loopback(io);  // enable_edge_reads not called
+    auto read = [&] {
+        done.reset();
+        async_read_some_edge(plain.server, reactor, net::buffer(buffer), [this](error_code ec, std::size_t n) { done = outcome{ec, n}; });
+    };
+    send_and_wait(plain.client, plain.server, "hello");
+    read();
+    run_until_done();
+    ASSERT_EQ(received(), "hello");
+    send_and_wait(plain.client, plain.server, "world");
+    read();
+    EXPECT_EQ(queued(plain.server), 0) << "without TCP_INQ a read cannot know that it emptied the socket";
+    run_until_done();
+    EXPECT_EQ(received(), "world");
+}
+
+TEST_F(EdgeRead, AReadThatTookEverythingInExactlyItsBufferMakesTheNextWait) {
+    send_and_wait(pair.client, pair.server, "hello");
+    start_read(5);
+    run_until_done();
+    ASSERT_EQ(received(), "hello");
+    send_and_wait(pair.client, pair.server, "world");
+    start_read();
+    EXPECT_EQ(queued(pair.server), 5) << "the read tried a recv when it was started";
+    run_until_done();
+    EXPECT_EQ(received(), "world");
+}
+
 TEST_F(EdgeRead, AReadThatFilledItsBufferLeavesTheNextReadTryingAtOnce) {
     send_and_wait(pair.client, pair.server, "0123456789");
     start_read(4);
@@ -200,6 +241,74 @@ TEST_F(EdgeRead, TheEndOfTheStreamAfterAShortReadEndsTheNextRead) {
     ASSERT_TRUE(done);
     EXPECT_EQ(done->ec, net::error::eof);
     EXPECT_EQ(done->n, 0u);
+}
+
+// The end of the stream, or a reset, that comes together with the last data raises one readiness
+// event, which the read of that data consumes; the next read must still see the end.
+class EdgeReadEnd : public EdgeRead {
+protected:
+    enum class end { fin, reset };
+
+    void send_last(std::string_view data, end how) {
+        send_and_wait(pair.client, pair.server, data);
+        if (how == end::fin) {
+            pair.client.shutdown(tcp::socket::shutdown_send);
+            wait_for(pair.server, POLLRDHUP);
+        } else {
+            pair.client.set_option(net::socket_base::linger(true, 0));
+            pair.client.close();
+            wait_for(pair.server, POLLHUP);
+        }
+    }
+    // Reads "hello", then expects the next read to end with `expected`.
+    void expect_end_after_hello(const error_code& expected) {
+        ASSERT_TRUE(done);
+        ASSERT_FALSE(done->ec) << done->ec.message();
+        ASSERT_EQ(received(), "hello");
+        start_read();
+        run_until_done();
+        ASSERT_TRUE(done) << "the end of the stream was lost: the read waits for an event that came already";
+        EXPECT_EQ(done->ec, expected) << done->ec.message();
+        EXPECT_EQ(done->n, 0u);
+    }
+    // The read is waiting when the data and the end come.
+    void read_waiting(end how) {
+        start_read();
+        ASSERT_EQ(queued(pair.server), 0);
+        ASSERT_FALSE(done);
+        send_last("hello", how);
+        run_until_done();
+    }
+    // The reactor collects the event while no read waits; the read comes after.
+    void read_afterwards(end how) {
+        net::steady_timer keep_busy(io, 1h);
+        keep_busy.async_wait([](error_code) {});
+        send_last("hello", how);
+        io.restart();
+        io.poll();
+        start_read();
+        run_until_done();
+    }
+};
+
+TEST_F(EdgeReadEnd, FinWithTheDataOfAWaitingRead) {
+    read_waiting(end::fin);
+    expect_end_after_hello(net::error::eof);
+}
+
+TEST_F(EdgeReadEnd, FinWithDataThatCameWhileNoReadWaited) {
+    read_afterwards(end::fin);
+    expect_end_after_hello(net::error::eof);
+}
+
+TEST_F(EdgeReadEnd, ResetAfterTheDataOfAWaitingRead) {
+    read_waiting(end::reset);
+    expect_end_after_hello(net::error::connection_reset);
+}
+
+TEST_F(EdgeReadEnd, ResetAfterDataThatCameWhileNoReadWaited) {
+    read_afterwards(end::reset);
+    expect_end_after_hello(net::error::connection_reset);
 }
 
 TEST_F(EdgeRead, ClosingTheSocketAbortsAWaitingRead) {
