@@ -67,6 +67,7 @@ namespace edge_read_detail {
 
 namespace asio_detail = boost::asio::detail;
 using reactor = asio_detail::reactor;
+using reactor_op_status = asio_detail::reactor_op::status;
 
 // The protected implementation of a tcp::socket: its descriptor, state and reactor registration.
 struct socket_access : tcp::socket {
@@ -84,14 +85,10 @@ struct operation_access : asio_detail::scheduler_operation {
     }
 };
 
-// One recv, and whether it left the socket with nothing to report until the next event.
-struct recv_result {
-    bool would_block = false;
-    bool exhausted = false;
-};
-
-inline recv_result receive(asio_detail::socket_type socket, reactor::per_descriptor_data descriptor,
-                           net::mutable_buffer buffer, error_code& ec, std::size_t& bytes) {
+// One recvmsg into `buffer`: not_done if nothing was there (wait for readiness); else done, or
+// done_and_exhausted when nothing is left to report until the reactor's next event.
+inline reactor_op_status receive(asio_detail::socket_type socket, reactor::per_descriptor_data descriptor,
+                                 net::mutable_buffer buffer, error_code& ec, std::size_t& bytes) {
     iovec iov{buffer.data(), buffer.size()};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
     msghdr msg{};
@@ -108,17 +105,17 @@ inline recv_result receive(asio_detail::socket_type socket, reactor::per_descrip
             for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c))
                 if (c->cmsg_level == SOL_TCP && c->cmsg_type == TCP_CM_INQ) std::memcpy(&left, CMSG_DATA(c), sizeof left);
             const bool hung_up = (operation_access::collected_events(descriptor) & (EPOLLHUP | EPOLLERR)) != 0;
-            return {false, left == 0 && !hung_up};
+            return left == 0 && !hung_up ? reactor_op_status::done_and_exhausted : reactor_op_status::done;
         }
         bytes = 0;
         if (n == 0) {
             ec = net::error::eof;
-            return {false, true};  // as Asio's read: nothing follows the end of the stream
+            return reactor_op_status::done_and_exhausted;  // as Asio's read: nothing follows the end
         }
         if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return {true, false};
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return reactor_op_status::not_done;
         ec = error_code(errno, net::error::get_system_category());
-        return {false, true};
+        return reactor_op_status::done_and_exhausted;
     }
 }
 
@@ -138,9 +135,7 @@ public:
 
     static status do_perform(reactor_op* base) {
         auto* o = static_cast<read_op*>(base);
-        const recv_result r = receive(o->socket_, o->descriptor_, o->buffer_, o->ec_, o->bytes_transferred_);
-        if (r.would_block) return not_done;  // wait for readiness
-        return r.exhausted ? done_and_exhausted : done;
+        return receive(o->socket_, o->descriptor_, o->buffer_, o->ec_, o->bytes_transferred_);
     }
 
     // As Asio's own operations complete (reactive_socket_recv_op::do_complete).

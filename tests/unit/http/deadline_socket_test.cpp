@@ -18,6 +18,9 @@
 
 #include <gtest/gtest.h>
 
+#include <poll.h>
+#include <sys/ioctl.h>
+
 #include <array>
 #include <chrono>
 #include <exception>
@@ -536,6 +539,50 @@ TEST(DeadlineSocket, WatchdogIsPerIoContext) {
     EXPECT_EQ(armed_count(io_b), 1u);
     EXPECT_NE(&net::use_service<deadline_watchdog>(io_a), &net::use_service<deadline_watchdog>(io_b));
 }
+
+#if SPILLWAY_HAS_EDGE_READ
+// Its reads are edge reads (edge_read.hpp) with TCP_INQ turned on by the first: after a read that
+// took everything, the next one waits for readiness instead of trying a recv. Seen in the
+// receive queue (FIONREAD) right after starting it: a recv that was tried would have emptied it.
+TEST(DeadlineSocket, AReadAfterOneThatTookEverythingWaitsForReadiness) {
+    net::io_context io;
+    auto [client, server] = connect_loopback(io);
+    deadline_socket s(std::move(server));
+    auto queued = [&] {
+        int n = -1;
+        EXPECT_EQ(::ioctl(s.socket().native_handle(), FIONREAD, &n), 0);
+        return n;
+    };
+    auto arrive = [&](std::string_view data) {  // written by the peer and in s's receive queue
+        net::write(client, net::buffer(data));
+        for (int i = 0; i < 1000 && queued() < static_cast<int>(data.size()); ++i) {
+            pollfd p{s.socket().native_handle(), POLLIN, 0};
+            ::poll(&p, 1, 1);
+        }
+        ASSERT_EQ(queued(), static_cast<int>(data.size()));
+    };
+    std::array<char, 64> buf;
+    std::string got;
+    auto read = [&] {
+        got = "(no completion)";
+        s.async_read_some(net::buffer(buf), [&](error_code ec, std::size_t n) {
+            got = ec ? ec.message() : std::string(buf.data(), n);
+        });
+    };
+
+    arrive("hello");
+    read();
+    io.restart();
+    io.run();
+    ASSERT_EQ(got, "hello");
+    arrive("world");
+    read();
+    EXPECT_EQ(queued(), 5) << "the read tried a recv when it was started";
+    io.restart();
+    io.run();
+    EXPECT_EQ(got, "world");
+}
+#endif
 
 }  // namespace
 }  // namespace spillway::http

@@ -89,9 +89,10 @@ protected:
     std::array<char, 64> buffer{};
     std::optional<outcome> done;
 
-    void start_read(std::size_t size = 64) {
+    void start_read(std::size_t size = 64) { start_read_on(pair.server, size); }
+    void start_read_on(tcp::socket& s, std::size_t size = 64) {
         done.reset();
-        async_read_some_edge(pair.server, reactor, net::buffer(buffer.data(), size),
+        async_read_some_edge(s, reactor, net::buffer(buffer.data(), size),
                              [this](error_code ec, std::size_t n) { done = outcome{ec, n}; });
     }
     // Runs the io_context until the read has completed (or a second has passed). The context
@@ -192,16 +193,12 @@ TEST_F(EdgeRead, DataThatCameBeforeTheShortReadsHandlerRanIsRead) {
 
 TEST_F(EdgeRead, WithoutTcpInqEveryReadTriesAtOnce) {
     loopback plain = connect_loopback(io);  // enable_edge_reads not called
-    auto read = [&] {
-        done.reset();
-        async_read_some_edge(plain.server, reactor, net::buffer(buffer), [this](error_code ec, std::size_t n) { done = outcome{ec, n}; });
-    };
     send_and_wait(plain.client, plain.server, "hello");
-    read();
+    start_read_on(plain.server);
     run_until_done();
     ASSERT_EQ(received(), "hello");
     send_and_wait(plain.client, plain.server, "world");
-    read();
+    start_read_on(plain.server);
     EXPECT_EQ(queued(plain.server), 0) << "without TCP_INQ a read cannot know that it emptied the socket";
     run_until_done();
     EXPECT_EQ(received(), "world");
