@@ -80,6 +80,10 @@ struct routing {
     int max_attempts = 3;
     milliseconds request_timeout{600000};
     milliseconds connect_timeout{3000};
+    // The longest an upstream may go silent while its answer's body (an SSE stream's events) is
+    // relayed; 0 = only request_timeout bounds it. Generous by default: a reasoning model may
+    // think for minutes between its first chunk and its first token.
+    milliseconds stream_idle_timeout{300000};
     std::vector<int> retry_on{408, 429, 500, 502, 503, 504};
     milliseconds max_wait{0};
     std::uint64_t default_max_tokens = 1024;

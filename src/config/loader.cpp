@@ -657,6 +657,7 @@ void read_routing(object_reader r, routing& out) {
     assign(out.max_attempts, r.integer("max_attempts", positive_int));
     assign(out.request_timeout, r.integer("request_timeout_ms", duration_ms));
     assign(out.connect_timeout, r.integer("connect_timeout_ms", duration_ms));
+    assign(out.stream_idle_timeout, r.integer("stream_idle_timeout_ms", wait_ms));
     const std::string retry_path = r.path_of("retry_on");
     if (const json* list = r.array("retry_on")) {
         std::vector<int> codes;

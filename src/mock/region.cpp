@@ -139,6 +139,7 @@ std::string_view to_string(fault_mode m) noexcept {
         case fault_mode::error: return "error";
         case fault_mode::hang: return "hang";
         case fault_mode::reset: return "reset";
+        case fault_mode::stall: return "stall";
         case fault_mode::throttle: return "throttle";
     }
     return "none";
@@ -159,8 +160,9 @@ std::vector<std::string> parse_fault(std::string_view text, fault_spec& out) {
             else if (m == "error") f.mode = fault_mode::error;
             else if (m == "hang") f.mode = fault_mode::hang;
             else if (m == "reset") f.mode = fault_mode::reset;
+            else if (m == "stall") f.mode = fault_mode::stall;
             else if (m == "throttle") f.mode = fault_mode::throttle;
-            else problems.push_back("mode: must be one of none, down, error, hang, reset, throttle");
+            else problems.push_back("mode: must be one of none, down, error, hang, reset, stall, throttle");
         } else if (k == "status") {
             if (!v.is_number_unsigned() || v.get<std::uint64_t>() < 100 || v.get<std::uint64_t>() > 599)
                 problems.push_back("status: must be an HTTP status (100-599)");
@@ -314,7 +316,8 @@ action region::plan(const request& req) {
         if (fault.mode == fault_mode::error) error_fires = rng_.next_unit() < fault.rate;
         // A fault answers instead of the deployment, so it consumes no quota.
         bool faulted = fault.mode == fault_mode::throttle || fault.mode == fault_mode::hang ||
-                       fault.mode == fault_mode::reset || fault.mode == fault_mode::down || error_fires;
+                       fault.mode == fault_mode::reset || fault.mode == fault_mode::stall ||
+                       fault.mode == fault_mode::down || error_fires;
         if (dep) {
             if (faulted) {
                 adm.admitted = true;
@@ -350,6 +353,7 @@ action region::plan(const request& req) {
             if (dep) add_rate_headers(a.response, dep->window, adm.remaining_tokens, adm.remaining_requests);
             return a;
         }
+        case fault_mode::stall: break;  // the answer starts as usual (below), then stops
         case fault_mode::error:
             if (error_fires) {
                 action a = answer(req, id, fault.status, error_fault_body(fault.status));
@@ -410,6 +414,7 @@ action region::plan(const request& req) {
         a.delay = latency.ttft;
         a.per_token = latency.per_token;
         if (fault.mode == fault_mode::reset || fault.mode == fault_mode::down) a.reset_after = fault.after_chunks;
+        if (fault.mode == fault_mode::stall) a.stall_after = fault.after_chunks;
     } else {
         std::string body;
         switch (r.op) {
@@ -420,6 +425,7 @@ action region::plan(const request& req) {
         }
         a = answer(req, id, 200, std::move(body));
         a.delay = latency.ttft + completion * latency.per_token;
+        if (fault.mode == fault_mode::stall) a.stall_after = a.response.body().size() / 2;
     }
     add_rate_headers(a.response, dep->window, adm.remaining_tokens, adm.remaining_requests);
     return a;

@@ -29,7 +29,7 @@ namespace spillway::mock {
 
 namespace http = boost::beast::http;
 
-enum class fault_mode { none, down, error, hang, reset, throttle };
+enum class fault_mode { none, down, error, hang, reset, stall, throttle };
 
 std::string_view to_string(fault_mode m) noexcept;
 
@@ -39,7 +39,7 @@ struct fault_spec {
     double rate = 1.0;                     // error: probability per request
     std::uint64_t retry_after_ms = 3000;   // throttle
     bool retry_after_header = true;        // throttle: false omits retry-after(-ms), as Azure sometimes does
-    std::uint64_t after_chunks = 3;        // reset: streaming answers are cut after this many events
+    std::uint64_t after_chunks = 3;        // reset, stall: streaming answers stop after this many events
 };
 
 // Parses a POST /regions/{name}/fault body; returns problems (unknown keys included).
@@ -61,6 +61,9 @@ struct action {
     std::chrono::milliseconds per_token{0};
     std::vector<sse_event> events;
     std::optional<std::size_t> reset_after;  // stream: cut after this many events
+    // respond: the head and this many bytes of the body, then nothing; stream: nothing after
+    // this many events. Either way the connection stays open (an upstream stuck mid-answer).
+    std::optional<std::size_t> stall_after;
 };
 
 class region {

@@ -218,6 +218,27 @@ awaitable<error_code> write_chunk(tcp::socket* sock, const std::string* data) {
     co_return ec;
 }
 
+// Sends nothing more: reads (and drops) until the client gives up or the region is taken down.
+awaitable<void> hold_open(tcp::socket* sock) {
+    std::array<char, 1024> sink;
+    for (;;) {
+        auto [ec, n] = co_await sock->async_read_some(net::buffer(sink), use_nothrow);
+        if (ec) co_return;
+    }
+}
+
+// An answer that stops partway: its head (with the full Content-Length) and `body_bytes` of its
+// body, then nothing, with the connection left open.
+awaitable<void> write_head_and_stall(tcp::socket* sock, response* res, std::size_t body_bytes) {
+    http::response_serializer<http::string_body> serializer{*res};
+    auto [hec, hn] = co_await http::async_write_header(*sock, serializer, use_nothrow);
+    if (hec) co_return;
+    std::string_view body = res->body();
+    auto [bec, bn] = co_await net::async_write(*sock, net::buffer(body.substr(0, body_bytes)), use_nothrow);
+    if (bec) co_return;
+    co_await hold_open(sock);
+}
+
 awaitable<void> data_session(listener* l, tcp::socket peer) {
     auto sock = std::make_shared<tcp::socket>(std::move(peer));
     error_code ignored;
@@ -249,12 +270,8 @@ awaitable<void> data_session(listener* l, tcp::socket peer) {
             co_return;
         }
         if (act.what == action::kind::hang) {
-            // Never answer; drain until the client gives up or the region is taken down.
-            std::array<char, 1024> sink;
-            for (;;) {
-                auto [ec, n] = co_await sock->async_read_some(net::buffer(sink), use_nothrow);
-                if (ec) co_return;
-            }
+            co_await hold_open(sock.get());
+            co_return;
         }
         if (act.delay.count() > 0) {
             timer.expires_after(act.delay);
@@ -263,6 +280,10 @@ awaitable<void> data_session(listener* l, tcp::socket peer) {
         if (act.what == action::kind::respond) {
             act.response.keep_alive(keep_alive);
             act.response.prepare_payload();
+            if (act.stall_after) {
+                co_await write_head_and_stall(sock.get(), &act.response, *act.stall_after);
+                co_return;
+            }
             auto [ec, n] = co_await http::async_write(*sock, act.response, use_nothrow);
             if (ec) co_return;
             if (!keep_alive) break;
@@ -281,6 +302,10 @@ awaitable<void> data_session(listener* l, tcp::socket peer) {
                 abort_socket(*sock);
                 co_return;
             }
+            if (act.stall_after && i == *act.stall_after) {
+                co_await hold_open(sock.get());
+                co_return;
+            }
             if (act.events[i].paced && act.per_token.count() > 0) {
                 timer.expires_after(act.per_token);
                 co_await timer.async_wait(use_nothrow);
@@ -290,6 +315,10 @@ awaitable<void> data_session(listener* l, tcp::socket peer) {
         }
         if (act.reset_after && *act.reset_after >= act.events.size()) {
             abort_socket(*sock);
+            co_return;
+        }
+        if (act.stall_after && *act.stall_after >= act.events.size()) {
+            co_await hold_open(sock.get());
             co_return;
         }
         static constexpr std::string_view last_chunk = "0\r\n\r\n";

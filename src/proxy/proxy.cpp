@@ -71,6 +71,11 @@ bool is_retry_status(const config::routing& r, unsigned status) {
     return std::find(r.retry_on.begin(), r.retry_on.end(), static_cast<int>(status)) != r.retry_on.end();
 }
 
+std::string stall_message(const config::routing& r) {
+    return "it sent nothing for " + std::to_string(r.stream_idle_timeout.count()) +
+           " ms (routing.stream_idle_timeout_ms)";
+}
+
 failure classify_io_error(const error_code& ec) {
     if (ec == beast::error::timeout) return failure::timeout;
     return failure::upstream_reset;
@@ -154,7 +159,8 @@ void record_outcome(deployment_state& state, quota::reservation& reservation, co
     if (rec.why == failure::connect || rec.why == failure::timeout ||
         (rec.why == failure::upstream_reset && rec.status == 0))
         return state.on_failed(reservation, true);
-    if (rec.why == failure::upstream_reset) return state.on_failed(reservation, false);  // broke mid-answer
+    if (rec.why == failure::upstream_reset || rec.why == failure::stalled)
+        return state.on_failed(reservation, false);  // broke mid-answer
     if (rec.status == 429) return state.on_throttled(reservation, rec.retry_after);
     if (rec.status >= 500 || rec.status == 408) return state.on_failed(reservation, rec.why == failure::status);
     state.on_succeeded(elapsed);
@@ -177,7 +183,7 @@ void count_retry(const snapshot& snap, const attempt_record& failed) {
     auto reason = metrics::retry_reason::server_error;
     if (outcome == "throttled") reason = metrics::retry_reason::throttled;
     else if (outcome == "connect_error") reason = metrics::retry_reason::connect_error;
-    else if (outcome == "timeout") reason = metrics::retry_reason::timeout;
+    else if (outcome == "timeout" || outcome == "stalled") reason = metrics::retry_reason::timeout;
     else if (outcome == "upstream_reset") reason = metrics::retry_reason::upstream_reset;
     snap.target_metrics[failed.target]->retries[static_cast<std::size_t>(reason)]->Increment();
 }
@@ -460,7 +466,14 @@ awaitable<bool> handler::forward(request_context& ctx) {
 awaitable<bool> handler::answer_exhausted(request_context& ctx) {
     const unsigned version = ctx.req.head.version();
     const auto now = clock_.now();
-    if (remaining(ctx.deadline, clock_) <= 0ns || (!ctx.rec.attempts.empty() && ctx.rec.attempts.back().why == failure::timeout))
+    const failure last = ctx.rec.attempts.empty() ? failure::none : ctx.rec.attempts.back().why;
+    if (last == failure::stalled && remaining(ctx.deadline, clock_) > 0ns)
+        co_return co_await reply(ctx.rec, ctx.client, make_error(504, "timeout", "upstream_stalled",
+                                                        "The upstream deployment's answer stopped: " +
+                                                            stall_message(ctx.snap.config->routing) + ", after " +
+                                                            std::to_string(ctx.rec.attempts.size()) + " attempt(s).",
+                                                        version), ctx.client_keep_alive);
+    if (remaining(ctx.deadline, clock_) <= 0ns || last == failure::timeout)
         co_return co_await reply(ctx.rec, ctx.client, make_error(504, "timeout", "deadline_exceeded",
                                                         "The request did not complete within the deadline (" +
                                                             std::to_string(ctx.snap.config->routing.request_timeout.count()) +
@@ -612,6 +625,7 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
     result.record.target = target.id;
     result.record.status = parser.status();
     const auto write_timeout = ctx.snap.config->limits.idle_timeout;
+    const std::chrono::nanoseconds stream_idle = ctx.snap.config->routing.stream_idle_timeout;
 
     // The client's head is written in one pass from the parsed upstream header (no field is
     // copied or changed): the upstream's fields minus hop-by-hop ones, then spillway's own.
@@ -681,8 +695,11 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
             // with nothing buffered is there a wait for the upstream.
             error_code rec = http::parse_buffered(parser, conn->buffer,
                                                   [&](const auto& p) { return p.is_done() || body.size == 0; });
+            bool idle_bound = false;  // the wait below ends at the idle limit, before the deadline
             if (!rec && !parser.is_done() && body.size == chunk.size()) {
-                conn->stream.tcp_layer().expires_after(remaining(ctx.deadline, clock_));
+                const auto left = remaining(ctx.deadline, clock_);
+                idle_bound = stream_idle.count() > 0 && stream_idle < left;
+                conn->stream.tcp_layer().expires_after(idle_bound ? stream_idle : left);
                 std::tie(rec, std::ignore) = co_await http::read_until(
                     conn->stream, conn->buffer, parser,
                     [&](const auto& p) { return p.is_done() || body.size != chunk.size(); });
@@ -690,9 +707,11 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
             if (rec == bhttp::error::need_buffer) rec = {};
             rec = conn->stream.tcp_layer().explain(rec);
             if (rec) {
-                result.record.why = classify_io_error(rec);
+                const bool stalled = idle_bound && rec == beast::error::timeout;
+                result.record.why = stalled ? failure::stalled : classify_io_error(rec);
+                const std::string why = stalled ? stall_message(ctx.snap.config->routing) : rec.message();
                 spdlog::warn("upstream {}/{} failed mid-response: {}", target.region->name, target.deployment->name,
-                             rec.message());
+                             why);
                 if (!client_has_bytes) co_return result;  // nothing sent yet: retryable elsewhere
                 result.answered = true;
                 if (event_stream) {
@@ -700,7 +719,7 @@ awaitable<handler::attempt_result> handler::relay(request_context& ctx, const ro
                     // (Anything else is cut off without a last chunk, so it cannot pass as complete.)
                     std::string event = http::sse_data_event(error_json(
                         "upstream_error", "upstream_stream_interrupted",
-                        "The upstream deployment's stream was interrupted: " + rec.message()));
+                        "The upstream deployment's stream was interrupted: " + why));
                     co_await http::write_all(ctx.client, frame(event, true));
                 }
                 result.keep_alive = false;

@@ -8,6 +8,7 @@ std::string_view outcome_of(const attempt_record& a) {
     switch (a.why) {
         case failure::connect: return "connect_error";
         case failure::timeout: return "timeout";
+        case failure::stalled: return "stalled";
         case failure::upstream_reset: return "upstream_reset";
         case failure::client_gone: return "client_gone";
         case failure::status:

@@ -16,8 +16,9 @@
 
 namespace spillway::proxy {
 
-// Why an attempt did not produce the client's answer.
-enum class failure { none, connect, timeout, upstream_reset, status, client_gone };
+// Why an attempt did not produce the client's answer. `stalled`: the upstream's answer had
+// begun, then nothing came for routing.stream_idle_timeout.
+enum class failure { none, connect, timeout, stalled, upstream_reset, status, client_gone };
 
 struct attempt_record {
     routing::target_id target = 0;

@@ -25,8 +25,8 @@ afterEach(async () => {
   stack = undefined;
 });
 
-async function freshStack() {
-  stack = await startStack();
+async function freshStack(options = {}) {
+  stack = await startStack(options);
   return {
     openai: new OpenAI({ baseURL: `${stack.origin}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 }),
     azure: new AzureOpenAI({
@@ -171,6 +171,29 @@ test('every region throttled: RateLimitError 429 with retry-after-ms the SDK wou
   });
 });
 
+// A stream answered by the primary whose iteration fails: the text that came before, and the
+// error (the SDK turns a `data: {"error": {...}}` event into an APIError carrying that object).
+async function streamEndingInError(openai) {
+  const { data: stream, response } = await openai.chat.completions
+    .create({ model: CHAT_MODEL, messages, stream: true })
+    .withResponse();
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get('x-spillway-region'), 'primary');
+  let text = '';
+  let error;
+  await assert.rejects(
+    (async () => {
+      for await (const chunk of stream) text += chunk.choices?.[0]?.delta?.content ?? '';
+    })(),
+    (err) => {
+      assert.ok(err instanceof APIError, `got ${err?.constructor?.name}: ${err}`);
+      error = err;
+      return true;
+    },
+  );
+  return { text, error };
+}
+
 // A stream that is never ended waits until the HTTP client gives up (undici: 5 minutes); fail sooner.
 test('upstream failure after the first byte ends the stream with an error event', { timeout: 30_000 }, async () => {
   const { openai } = await freshStack();
@@ -178,24 +201,76 @@ test('upstream failure after the first byte ends the stream with an error event'
   await stack.setLatency('primary', { token_ms: 20 });
   await stack.setFault('primary', { mode: 'reset', after_chunks: 3 });
 
+  const { text, error } = await streamEndingInError(openai);
+  assert.equal(typeof error.error?.message, 'string');
+  assert.match(text, /^Hello/);
+  assert.doesNotMatch(text, /secondary/);
+});
+
+// An upstream that goes silent partway through its answer (the mock's `stall`: no more bytes, the
+// connection left open) is given up after routing.stream_idle_timeout_ms, not the whole deadline.
+const stallLimit = { proxy: { routing: { stream_idle_timeout_ms: 300 } } };
+
+async function retriesOf(region, reason) {
+  const { text } = await stack.admin('GET', '/metrics');
+  const line = text.split('\n').find((l) => l.startsWith('spillway_retries_total{') && l.includes(`region="${region}"`) &&
+    l.includes(`reason="${reason}"`));
+  return line === undefined ? 0 : Number(line.split(' ').pop());
+}
+
+test('primary stalls after its head: the stream fails over before its first byte', { timeout: 30_000 }, async () => {
+  const { openai } = await freshStack(stallLimit);
+  await stack.setFault('primary', { mode: 'stall', after_chunks: 0 });
+
+  const started = Date.now();
   const { data: stream, response } = await openai.chat.completions
     .create({ model: CHAT_MODEL, messages, stream: true })
     .withResponse();
-  assert.equal(response.status, 200);
-  assert.equal(response.headers.get('x-spillway-region'), 'primary');
+  assertFromSecondary(response);
+  assert.equal(response.headers.get('x-spillway-attempts'), '2');
+  const { text } = await collectChatStream(stream);
+  assert.match(text, /^Hello from secondary\/gpt4o-secondary/);
+  assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+  assert.equal((await stack.stats('primary')).requests, 1);
+  assert.equal(await retriesOf('primary', 'timeout'), 1);
+  const [line] = await stack.waitForAccessLog(1);
+  assert.deepEqual(line.attempts.map((a) => [a.region, a.outcome]), [['primary', 'stalled'], ['secondary', 'ok']]);
+});
 
-  let text = '';
-  await assert.rejects(
-    (async () => {
-      for await (const chunk of stream) text += chunk.choices?.[0]?.delta?.content ?? '';
-    })(),
-    (err) => {
-      // The SDK turns a `data: {"error": {...}}` event into an APIError carrying that object.
-      assert.ok(err instanceof APIError, `got ${err?.constructor?.name}: ${err}`);
-      assert.equal(typeof err.error?.message, 'string');
-      return true;
-    },
-  );
+test('a stream that stalls after its first events ends with an error event naming the idle limit', { timeout: 30_000 }, async () => {
+  const { openai } = await freshStack(stallLimit);
+  await stack.setLatency('primary', { token_ms: 20 });
+  await stack.setFault('primary', { mode: 'stall', after_chunks: 3 });
+
+  const { text, error } = await streamEndingInError(openai);
+  assert.match(error.error?.message ?? '', /sent nothing for 300 ms \(routing\.stream_idle_timeout_ms\)/);
   assert.match(text, /^Hello/);
   assert.doesNotMatch(text, /secondary/);
+});
+
+test('every region stalls: 504 upstream_stalled after the idle limit, not the deadline', { timeout: 30_000 }, async () => {
+  const { openai } = await freshStack(stallLimit);
+  await stack.setFault('primary', { mode: 'stall', after_chunks: 0 });
+  await stack.setFault('secondary', { mode: 'stall', after_chunks: 0 });
+
+  const started = Date.now();
+  await assert.rejects(openai.chat.completions.create({ model: CHAT_MODEL, messages, stream: true }), (err) => {
+    assert.ok(err instanceof APIError, `got ${err?.constructor?.name}: ${err}`);
+    assert.equal(err.status, 504);
+    assert.equal(err.code, 'upstream_stalled');
+    assert.match(err.error?.message ?? '', /sent nothing for 300 ms/);
+    return true;
+  });
+  assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+});
+
+test('a non-streaming answer that stalls midway is cut off after the idle limit', { timeout: 30_000 }, async () => {
+  const { openai } = await freshStack(stallLimit);
+  await stack.setFault('primary', { mode: 'stall' });
+
+  const started = Date.now();
+  // Half the body has reached the client: too late to fail over, so the answer is cut short.
+  await assert.rejects(openai.chat.completions.create({ model: CHAT_MODEL, messages }));
+  assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+  assert.equal((await stack.stats('secondary')).requests, 0);
 });

@@ -260,6 +260,21 @@ export async function startStack(options = {}) {
           .slice(0, -1)
           .filter((line) => line.trim() !== '')
           .map((line) => JSON.parse(line)),
+      /**
+       * Waits (up to 3 s) for n access-log lines and returns them. The log line, like
+       * requests_total, is written when a request's last byte has gone out, so the SDK may see
+       * its answer a moment earlier.
+       */
+      async waitForAccessLog(n) {
+        const until = Date.now() + 3000;
+        while (this.accessLog().length < n) {
+          if (Date.now() > until) {
+            throw new Error(`access log has ${this.accessLog().length} lines, want ${n}:\n${proxy.output.stdout}`);
+          }
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        return this.accessLog();
+      },
       /** SIGTERM spillway, then the mock; resolves with spillway's { code, signal }. Idempotent. */
       stop() {
         stopped ??= (async () => {

@@ -77,18 +77,6 @@ function sorted(obj) {
   return Object.fromEntries(Object.entries(obj).sort(([a], [b]) => a.localeCompare(b)));
 }
 
-// requests_total and the access log are written when the request's last byte has gone out, so
-// the SDK may see its answer a moment earlier: wait for every log line before reading counters.
-async function waitForAccessLog(n) {
-  const until = Date.now() + 3000;
-  while (stack.accessLog().length < n) {
-    if (Date.now() > until) {
-      assert.fail(`access log has ${stack.accessLog().length} lines, want ${n}:\n${stack.proxy.output.stdout}`);
-    }
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 function deploymentStatus(status, name) {
   const d = status.deployments.find((x) => x.name === name);
   assert.ok(d, `no deployment ${name} in /status`);
@@ -292,7 +280,7 @@ test('every deployment of the model cooling: 429 to the client, /readyz 503 with
 });
 
 test('/metrics counters equal what the scenario did', async () => {
-  await waitForAccessLog(expected.log.length);
+  await stack.waitForAccessLog(expected.log.length);
   const metrics = await scrape(stack.adminOrigin);
   assert.equal(metrics.types.spillway_requests_total, 'counter');
   assert.equal(metrics.types.spillway_request_duration_seconds, 'histogram');
@@ -375,7 +363,7 @@ test('/metrics counters equal what the scenario did', async () => {
 });
 
 test('the access log has one JSON line per request, without any key', async () => {
-  await waitForAccessLog(expected.log.length);
+  await stack.waitForAccessLog(expected.log.length);
   const stdout = stack.proxy.output.stdout;
   const lines = stack.accessLog();
   assert.equal(lines.length, expected.log.length, stdout);
@@ -439,7 +427,7 @@ test('POST /reload: a broken file is rejected (422), a fixed one accepted; count
   assert.equal(metrics.get('spillway_config_reloads_total', { result: 'success' }), 1);
 
   // Counters are not reset by a reload (the embeddings request above added one).
-  await waitForAccessLog(expected.log.length + 1);
+  await stack.waitForAccessLog(expected.log.length + 1);
   metrics = await scrape(stack.adminOrigin);
   assert.equal(
     metrics.get('spillway_requests_total', { model: CHAT_MODEL, code: '200' }),

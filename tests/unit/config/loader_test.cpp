@@ -26,6 +26,7 @@ TEST(loader_defaults, minimal_config_gets_every_default) {
     EXPECT_EQ(cfg->routing.max_attempts, 3);
     EXPECT_EQ(cfg->routing.request_timeout, 600000ms);
     EXPECT_EQ(cfg->routing.connect_timeout, 3000ms);
+    EXPECT_EQ(cfg->routing.stream_idle_timeout, 300000ms);
     EXPECT_THAT(cfg->routing.retry_on, ElementsAre(408, 429, 500, 502, 503, 504));
     EXPECT_EQ(cfg->routing.max_wait, 0ms);
     EXPECT_EQ(cfg->routing.default_max_tokens, 1024u);
@@ -196,7 +197,7 @@ TEST(loader_values, every_non_default_value_is_taken) {
                                       { "model": "small", "name": "small", "sku": "data-zone-standard" },
                                       { "model": "ptu", "name": "ptu", "sku": "provisioned" } ] } ],
       "routing": { "max_attempts": 1, "request_timeout_ms": 5000, "connect_timeout_ms": 100,
-                   "retry_on": [429], "max_wait_ms": 250, "default_max_tokens": 16 },
+                   "stream_idle_timeout_ms": 700, "retry_on": [429], "max_wait_ms": 250, "default_max_tokens": 16 },
       "health": { "default_cooldown_ms": 1, "max_cooldown_ms": 1, "failure_threshold": 1, "open_ms": 2,
                   "latency_ewma_alpha": 1 },
       "limits": { "max_body_bytes": 1, "header_timeout_ms": 2, "idle_timeout_ms": 3, "max_connections": 4,
@@ -220,6 +221,7 @@ TEST(loader_values, every_non_default_value_is_taken) {
     EXPECT_EQ(cfg->routing.max_attempts, 1);
     EXPECT_EQ(cfg->routing.request_timeout, 5000ms);
     EXPECT_EQ(cfg->routing.connect_timeout, 100ms);
+    EXPECT_EQ(cfg->routing.stream_idle_timeout, 700ms);
     EXPECT_THAT(cfg->routing.retry_on, ElementsAre(429));
     EXPECT_EQ(cfg->routing.max_wait, 250ms);
     EXPECT_EQ(cfg->routing.default_max_tokens, 16u);
@@ -237,6 +239,12 @@ TEST(loader_values, every_non_default_value_is_taken) {
     EXPECT_EQ(cfg->log.level, "debug");
     EXPECT_EQ(cfg->log.format, "json");
     EXPECT_FALSE(cfg->log.access_log);
+}
+
+TEST(loader_values, zero_stream_idle_timeout_leaves_only_the_deadline) {
+    auto cfg = parse_ok(config_with(R"("routing": { "stream_idle_timeout_ms": 0 })"));
+    ASSERT_TRUE(cfg);
+    EXPECT_EQ(cfg->routing.stream_idle_timeout, 0ms);
 }
 
 TEST(loader_values, empty_retry_on_disables_status_retries) {

@@ -313,10 +313,12 @@ TEST(validation_listeners, tls_needs_both_files_and_they_must_be_readable) {
 
 TEST(validation_sections, routing_bounds) {
     auto problems = problems_of(config_with(R"("routing": { "max_attempts": 0, "request_timeout_ms": 0,
-        "connect_timeout_ms": -3, "retry_on": [429, 700, "503", 99], "max_wait_ms": -1, "default_max_tokens": 0 })"));
+        "connect_timeout_ms": -3, "stream_idle_timeout_ms": -1, "retry_on": [429, 700, "503", 99], "max_wait_ms": -1,
+        "default_max_tokens": 0 })"));
     EXPECT_THAT(problems, UnorderedElementsAre("routing.max_attempts: must be > 0",
                                                "routing.request_timeout_ms: must be > 0",
                                                "routing.connect_timeout_ms: must be > 0",
+                                               "routing.stream_idle_timeout_ms: must be >= 0",
                                                "routing.retry_on[1]: must be <= 599",
                                                "routing.retry_on[2]: must be an integer",
                                                "routing.retry_on[3]: must be >= 100",

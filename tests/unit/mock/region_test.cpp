@@ -207,6 +207,21 @@ TEST_F(region_test, hang_and_reset_faults) {
     EXPECT_EQ(s.reset_after, 2u);
 }
 
+TEST_F(region_test, stall_fault_starts_the_answer_then_stops) {
+    region_.set_fault({.mode = fault_mode::stall, .after_chunks = 2});
+    action s = region_.plan(chat(R"(,"stream":true)"));
+    ASSERT_EQ(s.what, action::kind::stream);
+    EXPECT_EQ(s.stall_after, 2u);
+    EXPECT_FALSE(s.reset_after);
+    action a = region_.plan(chat());
+    ASSERT_EQ(a.what, action::kind::respond);
+    EXPECT_EQ(a.response.result_int(), 200u);
+    EXPECT_EQ(a.stall_after, a.response.body().size() / 2);
+    EXPECT_GT(*a.stall_after, 0u);
+    region_.set_fault({});
+    EXPECT_FALSE(region_.plan(chat()).stall_after);
+}
+
 TEST_F(region_test, stats_record_the_last_request_and_statuses) {
     request req = chat();
     req.set("x-custom", "yes");
@@ -253,6 +268,9 @@ TEST(region_fault, parses_control_bodies) {
     ASSERT_TRUE(parse_fault(R"({"mode":"throttle","retry_after_ms":100,"retry_after_header":false})", f).empty());
     EXPECT_FALSE(f.retry_after_header);
     EXPECT_EQ(f.retry_after_ms, 100u);
+    ASSERT_TRUE(parse_fault(R"({"mode":"stall","after_chunks":0})", f).empty());
+    EXPECT_EQ(f.mode, fault_mode::stall);
+    EXPECT_EQ(f.after_chunks, 0u);
     EXPECT_EQ(parse_fault(R"({"mode":"explode"})", f).size(), 1u);
     EXPECT_EQ(parse_fault(R"({"status":500,"colour":1})", f).size(), 2u);  // unknown key + missing mode
     EXPECT_EQ(parse_fault(R"({"mode":"error","rate":2})", f).size(), 1u);

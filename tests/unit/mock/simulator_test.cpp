@@ -291,6 +291,24 @@ TEST_F(simulator_test, reset_fault_closes_without_answer_or_cuts_a_stream) {
     EXPECT_EQ(r.res.body().find("[DONE]"), std::string::npos);
 }
 
+TEST_F(simulator_test, stall_fault_starts_an_answer_and_leaves_it_open) {
+    control(http::verb::post, "/regions/eastus/fault", R"({"mode":"stall","after_chunks":2})");
+    client s{eastus()};
+    reply r = s.send(http::verb::post, chat_path,
+                     R"({"messages":[{"role":"user","content":"abcdefgh"}],"stream":true})", "mock-key", 300ms);
+    EXPECT_TRUE(r.timed_out);  // neither the end of the stream nor of the connection came
+    EXPECT_EQ(r.res.result_int(), 200u);
+    EXPECT_EQ(split_events(r.res.body()).size(), 2u);
+
+    client c{eastus()};
+    r = c.send(http::verb::post, chat_path, chat_body, "mock-key", 300ms);
+    EXPECT_TRUE(r.timed_out);
+    EXPECT_EQ(r.res.result_int(), 200u);
+    const std::size_t announced = std::stoul(r.header("Content-Length"));
+    EXPECT_EQ(r.res.body().size(), announced / 2);
+    EXPECT_GT(r.res.body().size(), 0u);
+}
+
 TEST_F(simulator_test, hang_reads_the_request_and_never_answers) {
     control(http::verb::post, "/regions/eastus/fault", R"({"mode":"hang"})");
     client c{eastus()};
