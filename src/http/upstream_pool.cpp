@@ -6,9 +6,24 @@
 #include <boost/asio/steady_timer.hpp>
 #include <openssl/ssl.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 namespace spillway::http {
 
 using namespace boost::asio::experimental::awaitable_operators;
+
+error_code enable_keepalive(tcp::socket& socket, const tcp_keepalive& settings) {
+    using idle_option = net::detail::socket_option::integer<IPPROTO_TCP, TCP_KEEPIDLE>;
+    using interval_option = net::detail::socket_option::integer<IPPROTO_TCP, TCP_KEEPINTVL>;
+    using probes_option = net::detail::socket_option::integer<IPPROTO_TCP, TCP_KEEPCNT>;
+    error_code ec;
+    socket.set_option(net::socket_base::keep_alive(true), ec);
+    if (!ec) socket.set_option(idle_option(static_cast<int>(settings.idle.count())), ec);
+    if (!ec) socket.set_option(interval_option(static_cast<int>(settings.interval.count())), ec);
+    if (!ec) socket.set_option(probes_option(settings.probes), ec);
+    return ec;
+}
 
 upstream_pool::upstream_pool(net::io_context& io, upstream_target target)
     : io_(io), target_(std::move(target)) {}
@@ -56,6 +71,7 @@ awaitable<std::tuple<error_code, connection_ptr>> upstream_pool::connect(std::ch
         co_return std::tuple{tcp_layer.explain(ec), connection_ptr{}};
     }
     tcp_layer.socket().set_option(tcp::no_delay(true), ec);
+    enable_keepalive(tcp_layer.socket());  // best effort: the connection works without it
     ++opened_;
     if (auto* tls = conn->stream.tls()) {
         // SNI, and the certificate must name the host we meant to reach.

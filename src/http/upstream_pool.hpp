@@ -42,6 +42,18 @@ struct upstream_connection {
 
 using connection_ptr = std::unique_ptr<upstream_connection>;
 
+// TCP keep-alive on an upstream connection: after `idle` without traffic the kernel probes the
+// peer every `interval` and gives up after `probes` unanswered ones. A non-streaming answer
+// comes only after the whole generation, minutes of silence on the wire: the probes keep NAT
+// and load-balancer mappings from expiring meanwhile (Azure's SNAT drops idle flows after 4
+// minutes), and find a peer that vanished without a FIN long before the request's deadline.
+struct tcp_keepalive {
+    std::chrono::seconds idle{30};
+    std::chrono::seconds interval{10};
+    int probes = 3;
+};
+error_code enable_keepalive(tcp::socket& socket, const tcp_keepalive& settings = {});
+
 class upstream_pool {
 public:
     upstream_pool(net::io_context& io, upstream_target target);
