@@ -274,3 +274,18 @@ test('a non-streaming answer that stalls midway is cut off after the idle limit'
   assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
   assert.equal((await stack.stats('secondary')).requests, 0);
 });
+
+test('stream_idle_timeout_ms 0 leaves a slow stream to the deadline alone', { timeout: 30_000 }, async () => {
+  const { openai } = await freshStack({ proxy: { routing: { stream_idle_timeout_ms: 0 } } });
+  // A pause between events; with the limit off, no wait is cut short.
+  await stack.setLatency('primary', { token_ms: 30 });
+
+  const { data: stream, response } = await openai.chat.completions
+    .create({ model: CHAT_MODEL, messages, stream: true })
+    .withResponse();
+  assert.equal(response.headers.get('x-spillway-region'), 'primary');
+  assert.equal(response.headers.get('x-spillway-attempts'), '1');
+  const { chunks, text } = await collectChatStream(stream);
+  assert.ok(chunks.length >= 5, `only ${chunks.length} chunks`);
+  assert.match(text, /^Hello from primary\/gpt4o-primary/);
+});
